@@ -1,0 +1,125 @@
+package server
+
+import (
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/i18n"
+	"parvis.org/parvis/kernel/ui"
+	"parvis.org/parvis/kernel/web"
+)
+
+func layoutFS() fs.FS      { return ui.Layouts() }
+func kernelPages() fs.FS   { return ui.Pages() }
+func kernelStatic() fs.FS  { return ui.Static() }
+func kernelLocales() fs.FS { return ui.Locales() }
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// lang picks the language: ?lang= (remembered in a cookie), the cookie, the signed-in
+// agent's preference, Accept-Language, then the instance default.
+func (s *Server) lang(r *http.Request) string {
+	if l := i18n.Supported(r.URL.Query().Get("lang")); l != "" {
+		return l
+	}
+	if c, err := r.Cookie("parvis_lang"); err == nil {
+		if l := i18n.Supported(c.Value); l != "" {
+			return l
+		}
+	}
+	if a := kernel.AgentFrom(r.Context()); a != nil {
+		if l := i18n.Supported(a.Lang); l != "" {
+			return l
+		}
+	}
+	if l := i18n.FromAcceptLanguage(r.Header.Get("Accept-Language")); l != "" {
+		return l
+	}
+	if s.Config.Lang != "" {
+		return s.Config.Lang
+	}
+	return i18n.Default
+}
+
+// Chrome is what layouts show around a page.
+type Chrome struct {
+	SiteName string
+	OrgName  string
+	Agent    *kernel.Agent
+	Citizen  *kernel.Citizen
+	Menu     []MenuLink
+}
+
+// MenuLink is a back-office menu entry the agent may follow.
+type MenuLink struct {
+	Title, Path string
+	Current     bool
+}
+
+// SiteNamer lets the portal (or an organisation setting) name the site shown in layouts.
+type SiteNamer interface {
+	SiteName(r *http.Request) string
+}
+
+func (s *Server) chrome(r *http.Request) any {
+	c := &Chrome{SiteName: "Parvis", Agent: kernel.AgentFrom(r.Context()), Citizen: kernel.CitizenFrom(r.Context())}
+	if len(s.Modules) > 0 {
+		if n, ok := kernel.Service[SiteNamer](s.Modules[0].Env); ok {
+			c.SiteName = n.SiteName(r)
+		}
+	}
+	if c.Agent != nil && strings.HasPrefix(r.URL.Path, "/admin") {
+		for _, mi := range s.Menu {
+			if mi.Perm == kernel.PermAnyAgent || (s.auth != nil && s.auth.Can(r.Context(), c.Agent, mi.Perm, nil)) {
+				c.Menu = append(c.Menu, MenuLink{Title: mi.Title, Path: mi.Path,
+					Current: r.URL.Path == mi.Path || (mi.Path != "/admin/" && strings.HasPrefix(r.URL.Path, mi.Path))})
+			}
+		}
+	}
+	return c
+}
+
+type errorData struct{ Message, Back string }
+
+// Error renders a full error page with status and a translated message key.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, status int, key string) {
+	layout, back := "public", "/"
+	if strings.HasPrefix(r.URL.Path, "/admin") && kernel.AgentFrom(r.Context()) != nil {
+		layout, back = "backoffice", "/admin/"
+	}
+	lang := s.lang(r)
+	s.Views.Render(w, r, web.Page{Name: "kernel/error.html", Layout: layout, Status: status, Title: "kernel.error.title",
+		Data: errorData{Message: s.I18n.T(lang, key), Back: back}})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		web.WriteJSONError(w, http.StatusNotFound, "not_found", "no such endpoint", "")
+		return
+	}
+	s.Views.Render(w, r, web.Page{Name: "kernel/error.html", Status: http.StatusNotFound, Title: "kernel.error.not_found",
+		Data: errorData{Message: s.I18n.T(s.lang(r), "kernel.error.not_found_text"), Back: "/"}})
+}
+
+// securityHeaders sets a strict CSP (no inline script or style), frame-ancestors 'none',
+// a referrer policy, nosniff, and HSTS when served over HTTPS.
+func securityHeaders(secure bool, next http.Handler) http.Handler {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Permissions-Policy", "camera=(self), geolocation=(self), microphone=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,267 @@
+// Package store opens the Parvis database — SQLite (embedded, pure Go) or PostgreSQL — and
+// gives modules one small API over both: queries are written once with `?` placeholders
+// (rebound to `$n` on PostgreSQL), writes go through a single-connection writer on SQLite so
+// that a write transaction takes the write lock when it begins, and reads use a pool.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is the handle every module receives. W is the writer pool (one connection on SQLite),
+// R the reader pool. On PostgreSQL both point at the same pool.
+type DB struct {
+	Dialect Dialect
+	URL     string // as configured, password removed (for logs and `parvis doctor`)
+	W       *sql.DB
+	R       *sql.DB
+	path    string // SQLite file path
+}
+
+// ErrUnreachable wraps every failure to reach the database at open time.
+var ErrUnreachable = errors.New("database unreachable")
+
+// Open opens `sqlite:PATH` or `postgres://…` and checks that the database answers.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	default:
+		return nil, fmt.Errorf("PARVIS_DATABASE %q: must start with sqlite: or postgres://", dsn)
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("PARVIS_DATABASE: sqlite: needs a file path, as in sqlite:./data/parvis.db")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: creating %s: %v", ErrUnreachable, dir, err)
+		}
+	}
+	// busy_timeout first so that every later pragma already waits instead of failing.
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer must exist (and WAL be set) before readers open with query_only.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%w: sqlite %s: %v", ErrUnreachable, path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{Dialect: SQLite, URL: "sqlite:" + path, W: w, R: r, path: path}, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, Redact(dsn), err)
+	}
+	return &DB{Dialect: Postgres, URL: Redact(dsn), W: db, R: db}, nil
+}
+
+// Redact removes a password from a database URL.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Path returns the SQLite file path ("" on PostgreSQL).
+func (db *DB) Path() string { return db.path }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.W.Close()
+	if db.R != db.W {
+		err = errors.Join(err, db.R.Close())
+	}
+	return err
+}
+
+// Querier is what query functions take: a *Tx, or the DB's reader or writer through Q.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Q wraps a pool or transaction so that `?` placeholders are rebound for the dialect.
+type Q struct {
+	d Dialect
+	q interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+}
+
+func (q Q) ExecContext(ctx context.Context, s string, args ...any) (sql.Result, error) {
+	return q.q.ExecContext(ctx, Rebind(q.d, s), args...)
+}
+func (q Q) QueryContext(ctx context.Context, s string, args ...any) (*sql.Rows, error) {
+	return q.q.QueryContext(ctx, Rebind(q.d, s), args...)
+}
+func (q Q) QueryRowContext(ctx context.Context, s string, args ...any) *sql.Row {
+	return q.q.QueryRowContext(ctx, Rebind(q.d, s), args...)
+}
+
+// Read returns a Querier on the reader pool.
+func (db *DB) Read() Querier { return Q{db.Dialect, db.R} }
+
+// Write returns a Querier on the writer pool, for single statements outside a transaction.
+func (db *DB) Write() Querier { return Q{db.Dialect, db.W} }
+
+// Tx is a write transaction. Its Querier methods rebind placeholders; Raw is the *sql.Tx
+// itself, for libraries (the job queue) that enlist in the same transaction.
+type Tx struct {
+	Q
+	Raw     *sql.Tx
+	Dialect Dialect
+	after   []func()
+}
+
+// AfterCommit runs f once the transaction has committed (never if it rolls back): the place
+// for cache invalidation and in-process notifications.
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// InTx runs f in a write transaction, committing if f returns nil and rolling back otherwise.
+// On SQLite the transaction begins IMMEDIATE (it holds the write lock from its first
+// statement), so a read-then-write inside f cannot fail with "database is locked".
+func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
+	raw, err := db.W.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Q: Q{db.Dialect, raw}, Raw: raw, Dialect: db.Dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = raw.Rollback()
+			panic(p)
+		}
+	}()
+	if err := f(tx); err != nil {
+		_ = raw.Rollback()
+		return err
+	}
+	if err := raw.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, a := range tx.after {
+		a()
+	}
+	return nil
+}
+
+// Rebind turns `?` placeholders into `$1, $2…` for PostgreSQL, leaving string literals,
+// quoted identifiers and comments alone.
+func Rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch c {
+		case '\'', '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			if j >= len(q) {
+				j = len(q) - 1
+			}
+			b.WriteString(q[i : j+1])
+			i = j
+		case '-':
+			if i+1 < len(q) && q[i+1] == '-' {
+				j := strings.IndexByte(q[i:], '\n')
+				if j < 0 {
+					b.WriteString(q[i:])
+					return b.String()
+				}
+				b.WriteString(q[i : i+j])
+				i += j - 1
+				continue
+			}
+			b.WriteByte(c)
+		case '?':
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint failure on either engine.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
+}
+
+// ErrNotFound is returned (wrapped) by query functions when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// NotFound maps sql.ErrNoRows to ErrNotFound, wrapped with what was looked for.
+func NotFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return err
+}

@@ -1,0 +1,4 @@
+-- +goose Up
+CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, at TIMESTAMP NOT NULL);
+-- +goose Down
+DROP TABLE things;

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+)
+
+func contextWith(r *http.Request, k, v any) context.Context { return context.WithValue(r.Context(), k, v) }
+
+type reqIDKey struct{}
+
+// RequestID gives every request an ID (from X-Request-ID when well-formed, else random),
+// echoed in the response and carried in the context for logs.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if len(id) < 8 || len(id) > 64 || strings.ContainsFunc(id, func(c rune) bool { return c < '!' || c > '~' }) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(contextWith(r, reqIDKey{}, id)))
+	})
+}
+
+// RequestIDFrom returns the request ID of ctx.
+func RequestIDFrom(ctx context.Context) string { s, _ := ctx.Value(reqIDKey{}).(string); return s }
+
+// StatusWriter records the status and size written.
+type StatusWriter struct {
+	http.ResponseWriter
+	Status int
+	Bytes  int64
+}
+
+func (s *StatusWriter) WriteHeader(code int) {
+	if s.Status == 0 {
+		s.Status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *StatusWriter) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.Bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+type patternKey struct{}
+
+// RecordPattern wraps the router: once it has matched, the route pattern is passed back to
+// Observe (which sees an earlier copy of the request).
+func RecordPattern(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if p, ok := r.Context().Value(patternKey{}).(*string); ok {
+			*p = r.Pattern
+		}
+	})
+}
+
+// Observe wraps next, calling done after each request with its matched route pattern,
+// status and duration: the access log and the metrics hang on it.
+func Observe(next http.Handler, done func(r *http.Request, pattern string, status int, d time.Duration)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &StatusWriter{ResponseWriter: w}
+		pattern := new(string)
+		r = r.WithContext(context.WithValue(r.Context(), patternKey{}, pattern))
+		next.ServeHTTP(sw, r)
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
+		}
+		done(r, *pattern, sw.Status, time.Since(start))
+	})
+}
+
+// Recover turns a panic in a handler into a logged 500, never a stack trace to the user.
+func Recover(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic", "err", p, "path", r.URL.Path, "request_id", RequestIDFrom(r.Context()), "stack", string(debug.Stack()))
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// LimitBody refuses bodies larger than n bytes (handlers see a *http.MaxBytesError).
+func LimitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, n)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ClientIP returns the client address; behind a trusted proxy, the last X-Forwarded-For hop.
+func ClientIP(r *http.Request, trustProxy bool) string {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			parts := strings.Split(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

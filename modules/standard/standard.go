@@ -1,0 +1,8 @@
+// Package standard is the default distribution of Parvis: the kernel's built-in parts and
+// every module shipped with it. A town builds its own distribution by copying this file and
+// adding or removing one import per module.
+package standard
+
+import (
+	_ "parvis.org/parvis/kernel/builtin" // the kernel's own parts: jobs, mail, audit, identity, citizens
+)
