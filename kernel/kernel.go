@@ -47,6 +47,26 @@ func (i Info) prio() int {
 	return i.Priority
 }
 
+// Assembler is told every module's declarations once all are collected (before migrations):
+// the mail part loads every module's mail templates this way, the portal its portlet types.
+type Assembler interface {
+	Assemble(all []Declared) error
+}
+
+// Declared is one module's declarations, as given to Assemble.
+type Declared struct {
+	ID    string
+	Parts Parts
+}
+
+// Migrator is for modules whose schema is managed by a library of its own (River's job
+// tables): called by `parvis migrate` and at start, after the module's goose migrations.
+type Migrator interface {
+	Migrate(ctx context.Context) error
+	// Pending reports how many migrations are not yet applied (for /readyz).
+	Pending(ctx context.Context) (int, error)
+}
+
 // Commander contributes CLI commands ("admin create", "audit verify", "suite apply").
 type Commander interface {
 	Commands() []Command
@@ -98,6 +118,9 @@ type Parts struct {
 	Templates fs.FS
 	// Locales holds fr.yaml and en.yaml (flat keys, prefixed by the module id).
 	Locales fs.FS
+	// Mail holds mail templates: <lang>/<name>.subject.txt, <lang>/<name>.txt and
+	// <lang>/<name>.html (fr and en), sent with kernel.Mail{Template: "<module>/<name>"}.
+	Mail fs.FS
 	// Static is served under /static/<module id>/ with content-hashed names.
 	Static fs.FS
 	// Permissions this module defines; names are unique across the binary.

@@ -204,21 +204,36 @@ func (s *Server) collect() error {
 		}
 	}
 	sort.SliceStable(s.Menu, func(a, b int) bool { return s.Menu[a].Order < s.Menu[b].Order })
+	all := make([]kernel.Declared, len(s.Modules))
+	for i, in := range s.Modules {
+		all[i] = kernel.Declared{ID: in.Info.ID, Parts: in.Parts}
+	}
+	for _, in := range s.Modules {
+		if a, ok := in.Module.(kernel.Assembler); ok {
+			if err := a.Assemble(all); err != nil {
+				return fmt.Errorf("module %s: %w", in.Info.ID, err)
+			}
+		}
+	}
 	return nil
 }
 
 // Migrate applies every module's pending migrations, in module order.
 func (s *Server) Migrate(ctx context.Context) error {
 	for _, in := range s.Modules {
-		if in.Parts.Migrations == nil {
-			continue
+		if in.Parts.Migrations != nil {
+			n, err := store.Migrate(ctx, s.DB, in.Info.ID, in.Parts.Migrations, nil)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				s.Log.Info("migrations applied", "module", in.Info.ID, "count", n)
+			}
 		}
-		n, err := store.Migrate(ctx, s.DB, in.Info.ID, in.Parts.Migrations, nil)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			s.Log.Info("migrations applied", "module", in.Info.ID, "count", n)
+		if m, ok := in.Module.(kernel.Migrator); ok {
+			if err := m.Migrate(ctx); err != nil {
+				return fmt.Errorf("migrating %s: %w", in.Info.ID, err)
+			}
 		}
 	}
 	return nil
@@ -228,14 +243,20 @@ func (s *Server) Migrate(ctx context.Context) error {
 func (s *Server) Pending(ctx context.Context) (int, error) {
 	total := 0
 	for _, in := range s.Modules {
-		if in.Parts.Migrations == nil {
-			continue
+		if in.Parts.Migrations != nil {
+			n, err := store.Pending(ctx, s.DB, in.Info.ID, in.Parts.Migrations)
+			if err != nil {
+				return 0, err
+			}
+			total += n
 		}
-		n, err := store.Pending(ctx, s.DB, in.Info.ID, in.Parts.Migrations)
-		if err != nil {
-			return 0, err
+		if m, ok := in.Module.(kernel.Migrator); ok {
+			n, err := m.Pending(ctx)
+			if err != nil {
+				return 0, err
+			}
+			total += n
 		}
-		total += n
 	}
 	return total, nil
 }
