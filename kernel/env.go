@@ -71,7 +71,9 @@ const (
 )
 
 // WithAgent returns ctx carrying the signed-in agent (set by the kernel's session middleware).
-func WithAgent(ctx context.Context, a *Agent) context.Context { return context.WithValue(ctx, agentKey, a) }
+func WithAgent(ctx context.Context, a *Agent) context.Context {
+	return context.WithValue(ctx, agentKey, a)
+}
 
 // AgentFrom returns the signed-in agent, or nil.
 func AgentFrom(ctx context.Context) *Agent { a, _ := ctx.Value(agentKey).(*Agent); return a }

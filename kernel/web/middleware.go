@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-func contextWith(r *http.Request, k, v any) context.Context { return context.WithValue(r.Context(), k, v) }
+func contextWith(r *http.Request, k, v any) context.Context {
+	return context.WithValue(r.Context(), k, v)
+}
 
 type reqIDKey struct{}
 

@@ -36,10 +36,10 @@ type Views struct {
 	// Location is the time zone for dates shown to people.
 	Location *time.Location
 
-	mu     sync.RWMutex
-	base   []fs.FS // layouts and partials
-	pages  map[string]*template.Template
-	bufs   sync.Pool
+	mu    sync.RWMutex
+	base  []fs.FS // layouts and partials
+	pages map[string]*template.Template
+	bufs  sync.Pool
 }
 
 // NewViews returns Views whose layouts and partials come from base (the kernel's templates).
