@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"reflect"
 	"regexp"
 	"sort"
 	"sync"
@@ -193,7 +194,8 @@ type Extension struct {
 var registry = struct {
 	sync.Mutex
 	mods map[string]Info
-}{mods: map[string]Info{}}
+	pkgs map[string]string
+}{mods: map[string]Info{}, pkgs: map[string]string{}}
 
 var modID = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 
@@ -207,12 +209,42 @@ func Register(m Module) {
 	if info.New == nil {
 		panic(fmt.Sprintf("kernel.Register: module %q has no New", info.ID))
 	}
+	pkg := reflect.TypeOf(m).String()
+	if t := reflect.TypeOf(m); t.Kind() == reflect.Pointer {
+		pkg = t.Elem().PkgPath() + "." + t.Elem().Name()
+	} else {
+		pkg = t.PkgPath() + "." + t.Name()
+	}
 	registry.Lock()
 	defer registry.Unlock()
 	if _, dup := registry.mods[info.ID]; dup {
-		panic(fmt.Sprintf("kernel.Register: module %q registered twice", info.ID))
+		panic(fmt.Sprintf("kernel.Register: module ID %q registered by both %s and %s", info.ID, registry.pkgs[info.ID], pkg))
 	}
 	registry.mods[info.ID] = info
+	registry.pkgs[info.ID] = pkg
+}
+
+// CheckIDs returns an error naming both sides when two modules in infos share an ID (the
+// registry panics on this; the server checks explicit module lists too).
+func CheckIDs(infos []Info) error {
+	seen := map[string]bool{}
+	for _, i := range infos {
+		if seen[i.ID] {
+			return fmt.Errorf("module ID %q appears twice", i.ID)
+		}
+		seen[i.ID] = true
+	}
+	return nil
+}
+
+// SortInfos orders modules for provisioning: by priority, then ID.
+func SortInfos(infos []Info) {
+	sort.SliceStable(infos, func(a, b int) bool {
+		if infos[a].prio() != infos[b].prio() {
+			return infos[a].prio() < infos[b].prio()
+		}
+		return infos[a].ID < infos[b].ID
+	})
 }
 
 // Registered lists the registered modules, built-in ones first, then by ID.
@@ -223,12 +255,7 @@ func Registered() []Info {
 	for _, i := range registry.mods {
 		out = append(out, i)
 	}
-	sort.Slice(out, func(a, b int) bool {
-		if out[a].prio() != out[b].prio() {
-			return out[a].prio() < out[b].prio()
-		}
-		return out[a].ID < out[b].ID
-	})
+	SortInfos(out)
 	return out
 }
 

@@ -32,6 +32,8 @@ type Options struct {
 	NoStart bool
 	// NoMigrate skips migrations (doctor, readiness checks of a fresh binary).
 	NoMigrate bool
+	// Modules replaces the registry's list (tests of the lifecycle itself).
+	Modules []kernel.Info
 }
 
 // Instance is one provisioned module.
@@ -114,6 +116,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Option
 	services := kernel.NewEnvServices()
 	workers := river.NewWorkers()
 	infos := kernel.Registered()
+	if opt.Modules != nil {
+		infos = append([]kernel.Info(nil), opt.Modules...)
+		kernel.SortInfos(infos)
+		if err := kernel.CheckIDs(infos); err != nil {
+			return nil, err
+		}
+	}
 	for _, info := range infos {
 		m := info.New()
 		env := &kernel.Env{Module: info.ID, Config: cfg, DB: db, Log: log.With("module", info.ID),

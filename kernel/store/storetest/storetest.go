@@ -57,6 +57,9 @@ func URL(t testing.TB, d store.Dialect) string {
 	}
 	base := os.Getenv("PARVIS_TEST_POSTGRES")
 	if base == "" {
+		if os.Getenv("PARVIS_TEST_REQUIRE_ALL") != "" {
+			t.Fatal("PARVIS_TEST_POSTGRES is not set but PARVIS_TEST_REQUIRE_ALL is: CI must run every test")
+		}
 		t.Skip("PostgreSQL tests skipped: PARVIS_TEST_POSTGRES is not set")
 	}
 	var b [6]byte
