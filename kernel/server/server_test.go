@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -217,4 +218,67 @@ func TestMigrationsRoutesAndDenyByDefault(t *testing.T) {
 			t.Errorf("POST without CSRF = %d, want 403", res.StatusCode)
 		}
 	})
+}
+
+func TestGracefulShutdownFinishesRequestsInFlight(t *testing.T) {
+	r := &rec{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		w.Write([]byte("finished"))
+	})
+	s, err := build(t, store.SQLite, r.mod("slow", kernel.Parts{Routes: []kernel.Route{{Method: "GET", Pattern: "/slow", Handler: slow}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	cancel() // shutdown begins with the request in flight
+	close(release)
+	if body := <-got; body != "finished" {
+		t.Fatalf("request in flight got %q", body)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	s, err := build(t, store.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	h := rec.Header()
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q", csp)
+	}
+	for _, k := range []string{"Referrer-Policy", "X-Content-Type-Options", "X-Request-Id"} {
+		if h.Get(k) == "" {
+			t.Errorf("missing %s", k)
+		}
+	}
+	if h.Get("Strict-Transport-Security") != "" {
+		t.Error("HSTS sent over plain HTTP")
+	}
 }

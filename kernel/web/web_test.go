@@ -1,0 +1,131 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRateLimiter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := NewRateLimiter(time.Minute, 3)
+	l.now = func() time.Time { return now }
+	h := l.Limit(func(r *http.Request) string { return r.RemoteAddr }, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), http.MethodPost)
+	status := func(method, addr string) int {
+		req := httptest.NewRequest(method, "/login", nil)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := 0; i < 3; i++ {
+		if c := status("POST", "1.1.1.1:1"); c != 200 {
+			t.Fatalf("attempt %d refused", i)
+		}
+	}
+	if c := status("POST", "1.1.1.1:1"); c != http.StatusTooManyRequests {
+		t.Fatalf("4th attempt = %d, want 429", c)
+	}
+	if c := status("GET", "1.1.1.1:1"); c != 200 {
+		t.Fatalf("GET counted: %d", c)
+	}
+	if c := status("POST", "2.2.2.2:1"); c != 200 {
+		t.Fatalf("other address refused: %d", c)
+	}
+	now = now.Add(time.Minute)
+	if c := status("POST", "1.1.1.1:1"); c != 200 {
+		t.Fatalf("after a minute = %d, want 200", c)
+	}
+}
+
+func TestDecodeJSONErrors(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+		Age  int    `json:"age"`
+	}
+	cases := []struct {
+		in        string
+		status    int
+		code, fld string
+	}{
+		{`{"name":"a","age":3}`, 200, "", ""},
+		{`{"name":"a","age":"three"}`, 400, "invalid_type", "age"},
+		{`{"name":"a","colour":"red"}`, 400, "unknown_field", "colour"},
+		{`{"name":`, 400, "invalid_json", ""},
+		{``, 400, "invalid_json", ""},
+		{`{"name":"a"} {"name":"b"}`, 400, "invalid_json", ""},
+		{`{"name":"` + strings.Repeat("x", 2000) + `"}`, 413, "body_too_large", ""},
+	}
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/api/x", strings.NewReader(c.in))
+		req.Body = http.MaxBytesReader(rec, req.Body, 1024)
+		var b body
+		ok := DecodeJSON(rec, req, &b)
+		if c.status == 200 {
+			if !ok {
+				t.Errorf("%q refused: %s", c.in, rec.Body)
+			}
+			continue
+		}
+		out, _ := io.ReadAll(rec.Body)
+		if ok || rec.Code != c.status || !strings.Contains(string(out), `"code":"`+c.code+`"`) || !strings.Contains(string(out), c.fld) {
+			t.Errorf("%.40q: %d %s; want %d %s %s", c.in, rec.Code, out, c.status, c.code, c.fld)
+		}
+	}
+}
+
+func TestLimitBody(t *testing.T) {
+	h := LimitBody(10, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := ParseForm(r); err == ErrBodyTooLarge {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+		}
+	}))
+	for _, c := range []struct {
+		body string
+		want int
+	}{{"a=b", 200}, {"a=" + strings.Repeat("b", 50), 413}} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("body of %d bytes: %d, want %d", len(c.body), rec.Code, c.want)
+		}
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	c := NewCSRF("0123456789abcdef0123456789abcdef", false)
+	var token string
+	h := c.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { token = c.Token(r) }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	cookie := rec.Result().Cookies()[0]
+	post := func(tok string, hdr map[string]string) int {
+		req := httptest.NewRequest("POST", "/", strings.NewReader("csrf="+tok))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookie)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := post(token, nil); got != 200 {
+		t.Errorf("valid token: %d", got)
+	}
+	if got := post("forged", nil); got != 403 {
+		t.Errorf("forged token: %d", got)
+	}
+	if got := post("", nil); got != 403 {
+		t.Errorf("no token: %d", got)
+	}
+	if got := post(token, map[string]string{"Sec-Fetch-Site": "cross-site"}); got != 403 {
+		t.Errorf("cross-site with valid token: %d", got)
+	}
+}
