@@ -81,7 +81,7 @@ var Settings = []Setting{
 		c.SecretKey = v
 		return nil
 	}},
-	{"smtp", "PARVIS_SMTP", "", "smtp://user:password@host:587?tls=starttls (tls=starttls|tls|none); empty: mails stay in the back-office outbox", func(c *Config, v string) error {
+	{"smtp", "PARVIS_SMTP", "", "smtp://user:password@host:587?tls=starttls (tls is starttls, tls or none); empty: mails stay in the back-office outbox", func(c *Config, v string) error {
 		if v == "" {
 			c.SMTP = ""
 			return nil
@@ -259,6 +259,10 @@ func Reference(w io.Writer) {
 	fmt.Fprintln(w, "| Environment | Flag | Default | Meaning |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, s := range Settings {
-		fmt.Fprintf(w, "| `%s` | `--%s` | `%s` | %s |\n", s.Env, s.Flag, s.Default, s.Help)
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(w, "| `%s` | `--%s` | %s | %s |\n", s.Env, s.Flag, def, s.Help)
 	}
 }
