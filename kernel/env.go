@@ -181,6 +181,20 @@ func Provide[T any](env *Env, svc T) {
 	env.services.m[t] = svc
 }
 
+// Replace publishes svc under T in place of an earlier provider, which it returns so the new
+// one can fall back on it (the portal names sites per host, falling back on the
+// organisation's theme). Explicit, so that an accidental second Provide still panics.
+func Replace[T any](env *Env, svc T) (prev T, had bool) {
+	t := reflect.TypeFor[T]()
+	env.services.mu.Lock()
+	defer env.services.mu.Unlock()
+	if v, ok := env.services.m[t]; ok {
+		prev, had = v.(T)
+	}
+	env.services.m[t] = svc
+	return prev, had
+}
+
 // Service fetches the service published under T. ok is false when no module provides it;
 // check in Validate.
 func Service[T any](env *Env) (svc T, ok bool) {

@@ -1,4 +1,8 @@
 // Package builtin imports the kernel's own parts, each a module registered from its package.
 package builtin
 
-import ()
+import (
+	_ "parvis.org/parvis/kernel/audit"
+	_ "parvis.org/parvis/kernel/auth"
+	_ "parvis.org/parvis/kernel/citizen"
+)
