@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"parvis.org/parvis/kernel/audit"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -282,7 +283,7 @@ func (m *Module) Commands() []kernel.Command {
 			if len(args) != 1 {
 				return fmt.Errorf("usage: parvis admin create EMAIL")
 			}
-			link, err := m.CreateAdmin(ctx, args[0])
+			link, err := m.CreateAdmin(audit.WithActor(ctx, "cli"), args[0])
 			if err != nil {
 				return err
 			}
@@ -317,7 +318,7 @@ func (m *Module) CreateAdmin(ctx context.Context, email string) (string, error) 
 			return err
 		}
 		link = m.link("/admin/setup/" + token)
-		return m.audit(ctx, tx, kernel.AuditEntry{Action: "users.create_admin", ResourceType: "agent", ResourceID: fmt.Sprint(a.ID), After: snapshotAgent(*a)})
+		return m.audit(audit.WithOrg(ctx, org), tx, kernel.AuditEntry{Action: "users.create_admin", ResourceType: "agent", ResourceID: fmt.Sprint(a.ID), After: snapshotAgent(*a)})
 	})
 	return link, err
 }

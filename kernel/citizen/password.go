@@ -1,13 +1,12 @@
 package citizen
 
-import "parvis.org/parvis/kernel/auth"
+import "parvis.org/parvis/kernel/password"
 
-// Passwords are hashed like agents' ones (argon2id t=2, m=19 MiB, p=1, PHC string), with
-// the kernel.auth helpers: one implementation to review and to upgrade.
+// Passwords are hashed like agents' ones, with the shared kernel/password helpers.
 
 // MinPassword is the shortest password accepted, in characters.
-const MinPassword = auth.MinPasswordLen
+const MinPassword = password.MinLen
 
-func hashPassword(pw string) (string, error) { return auth.HashPassword(pw) }
+func hashPassword(pw string) (string, error) { return password.Hash(pw) }
 
-func passwordMatches(pw, hash string) bool { return auth.CheckPassword(hash, pw) }
+func passwordMatches(pw, hash string) bool { return password.Check(hash, pw) }
