@@ -39,7 +39,7 @@ func (*recMail) Info() kernel.Info {
 	return kernel.Info{ID: "test.mailrec", Builtin: true, Priority: 20, New: func() kernel.Module { return &recMail{} }}
 }
 func (r *recMail) Provision(_ context.Context, env *kernel.Env) error {
-	kernel.Provide[kernel.Mailer](env, r)
+	kernel.Replace[kernel.Mailer](env, r)
 	return nil
 }
 func (r *recMail) Send(_ context.Context, tx *store.Tx, m kernel.Mail) error {
@@ -58,10 +58,10 @@ type recAudit struct {
 }
 
 func (*recAudit) Info() kernel.Info {
-	return kernel.Info{ID: "test.auditrec", Builtin: true, Priority: 30, New: func() kernel.Module { return &recAudit{} }}
+	return kernel.Info{ID: "test.auditrec", Builtin: true, Priority: 31, New: func() kernel.Module { return &recAudit{} }}
 }
 func (r *recAudit) Provision(_ context.Context, env *kernel.Env) error {
-	kernel.Provide[kernel.Auditor](env, r)
+	kernel.Replace[kernel.Auditor](env, r) // over kernel.audit, linked in through kernel/auth
 	return nil
 }
 func (r *recAudit) Record(ctx context.Context, tx *store.Tx, e kernel.AuditEntry) error {
