@@ -51,6 +51,9 @@ type Chrome struct {
 	Agent    *kernel.Agent
 	Citizen  *kernel.Citizen
 	Menu     []MenuLink
+	// LogoURL and ThemeCSS come from the SiteStyler, when a module provides one.
+	LogoURL  string
+	ThemeCSS string
 }
 
 // MenuLink is a back-office menu entry the agent may follow.
@@ -64,11 +67,26 @@ type SiteNamer interface {
 	SiteName(r *http.Request) string
 }
 
+// SiteStyler gives layouts the organisation's look: its logo and theme stylesheet.
+type SiteStyler interface {
+	SiteStyle(r *http.Request) SiteStyle
+}
+
+// SiteStyle is the look of the site for one request.
+type SiteStyle struct {
+	LogoURL string // "" for none
+	CSSURL  string // linked after the design system's stylesheet; "" for none
+}
+
 func (s *Server) chrome(r *http.Request) any {
 	c := &Chrome{SiteName: "Parvis", Agent: kernel.AgentFrom(r.Context()), Citizen: kernel.CitizenFrom(r.Context())}
 	if len(s.Modules) > 0 {
 		if n, ok := kernel.Service[SiteNamer](s.Modules[0].Env); ok {
 			c.SiteName = n.SiteName(r)
+		}
+		if st, ok := kernel.Service[SiteStyler](s.Modules[0].Env); ok {
+			style := st.SiteStyle(r)
+			c.LogoURL, c.ThemeCSS = style.LogoURL, style.CSSURL
 		}
 	}
 	if c.Agent != nil && strings.HasPrefix(r.URL.Path, "/admin") {

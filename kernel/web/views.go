@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -131,6 +132,18 @@ func (p *View) T(key string, args ...any) string { return p.v.I18n.T(p.Lang, key
 
 // Asset returns the content-hashed URL of a static file, "kernel/parvis.css".
 func (p *View) Asset(name string) string { return p.v.Assets.URL(name) }
+
+// LangURL is the current page's address in another language (?lang=…, the other query
+// parameters kept), for the language switcher.
+func (p *View) LangURL(lang string) string {
+	q := url.Values{}
+	path := ""
+	if p.Req != nil {
+		q, path = p.Req.URL.Query(), p.Req.URL.Path
+	}
+	q.Set("lang", lang)
+	return path + "?" + q.Encode()
+}
 
 // Date formats t in the configured zone, in the page's language: "28 novembre 2026".
 func (p *View) Date(t time.Time) string { return FormatDate(p.Lang, t.In(p.v.Location)) }
