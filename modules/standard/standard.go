@@ -4,5 +4,7 @@
 package standard
 
 import (
-	_ "parvis.org/parvis/kernel/builtin" // the kernel's own parts: jobs, mail, audit, identity, citizens
+	_ "parvis.org/parvis/kernel/builtin"   // the kernel's own parts: jobs, mail, audit, identity, citizens
+	_ "parvis.org/parvis/modules/portal"   // sites, pages, news, search, page cache
+	_ "parvis.org/parvis/modules/workflow" // workflow engine, inbox, webhooks
 )
