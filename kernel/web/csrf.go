@@ -31,19 +31,36 @@ func NewCSRF(secret string, secure bool) *CSRF {
 
 type csrfKey struct{}
 
+// csrfSeed is the per-request state: the browser's seed, or the writer to set one on. The
+// cookie is minted only when a page asks for a token (it renders a form), so anonymous pages
+// without forms carry no Set-Cookie and stay cheap and cacheable.
+type csrfSeed struct {
+	seed string
+	w    http.ResponseWriter
+	c    *CSRF
+}
+
 func (c *CSRF) sign(v string) string {
 	m := hmac.New(sha256.New, c.secret)
 	m.Write([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Token returns the token for forms of this request ("" outside Protect).
+// Token returns the token for forms of this request ("" outside Protect), setting the seed
+// cookie first if the browser has none yet.
 func (c *CSRF) Token(r *http.Request) string {
-	v, _ := r.Context().Value(csrfKey{}).(string)
-	if v == "" {
+	st, _ := r.Context().Value(csrfKey{}).(*csrfSeed)
+	if st == nil {
 		return ""
 	}
-	return c.sign(v)
+	if st.seed == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		st.seed = base64.RawURLEncoding.EncodeToString(b[:])
+		http.SetCookie(st.w, &http.Cookie{Name: csrfCookie, Value: st.seed, Path: "/", HttpOnly: true,
+			Secure: c.secure, SameSite: http.SameSiteLaxMode})
+	}
+	return c.sign(st.seed)
 }
 
 // Protect wraps next.
@@ -76,13 +93,6 @@ func (c *CSRF) Protect(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if seed == "" {
-			var b [16]byte
-			_, _ = rand.Read(b[:])
-			seed = base64.RawURLEncoding.EncodeToString(b[:])
-			http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: "/", HttpOnly: true,
-				Secure: c.secure, SameSite: http.SameSiteLaxMode})
-		}
-		next.ServeHTTP(w, r.WithContext(contextWith(r, csrfKey{}, seed)))
+		next.ServeHTTP(w, r.WithContext(contextWith(r, csrfKey{}, &csrfSeed{seed: seed, w: w, c: c})))
 	})
 }
