@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel/config"
@@ -32,6 +33,8 @@ type Env struct {
 	Mail   Mailer
 	// Workers is where a module adds its River workers (river.AddWorker) during Provision.
 	Workers *river.Workers
+	// Metrics is where a module registers its Prometheus collectors (served at /metrics).
+	Metrics prometheus.Registerer
 
 	services *services
 }

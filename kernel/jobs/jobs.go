@@ -110,6 +110,11 @@ func (m *Module) Provision(ctx context.Context, env *kernel.Env) error {
 		return fmt.Errorf("jobs: %w", err)
 	}
 	kernel.Provide[kernel.Jobs](env, m)
+	if env.Metrics != nil {
+		if err := env.Metrics.Register(newJobCollector(env.DB)); err != nil {
+			return fmt.Errorf("jobs: metrics: %w", err)
+		}
+	}
 	return nil
 }
 

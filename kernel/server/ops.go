@@ -57,7 +57,6 @@ func (s *Server) observe(r *http.Request, pattern string, status int, d time.Dur
 // mountOps adds /healthz (the process answers), /readyz (database reachable, migrations
 // applied) and /metrics (Prometheus).
 func (s *Server) mountOps() {
-	s.metrics = newMetrics(s)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

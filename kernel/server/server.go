@@ -113,6 +113,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Option
 		return nil, err
 	}
 
+	s.metrics = newMetrics(s)
 	services := kernel.NewEnvServices()
 	workers := river.NewWorkers()
 	infos := kernel.Registered()
@@ -126,7 +127,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Option
 	for _, info := range infos {
 		m := info.New()
 		env := &kernel.Env{Module: info.ID, Config: cfg, DB: db, Log: log.With("module", info.ID),
-			Clock: opt.Clock, I18n: s.I18n, Views: s.Views, Workers: workers}
+			Clock: opt.Clock, I18n: s.I18n, Views: s.Views, Workers: workers, Metrics: s.metrics.Registry}
 		env.SetServices(services)
 		// Core services published by the built-in parts provisioned before this one.
 		env.Auth, _ = kernel.Service[kernel.Authorizer](env)
