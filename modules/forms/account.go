@@ -1,0 +1,320 @@
+package forms
+
+import (
+	"context"
+	"html/template"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/errs"
+	"parvis.org/parvis/kernel/store"
+	"parvis.org/parvis/kernel/web"
+	"parvis.org/parvis/modules/workflow"
+)
+
+// The citizen's "my requests" pages: the list, one request with its public status, history
+// and message thread, the receipt, and the correction page a workflow asks for.
+
+// owner is who the request's browser proves to be: a citizen account, or a verified email.
+func (m *Module) owner(r *http.Request) (id int64, email string, ok bool) {
+	if cz := kernel.CitizenFrom(r.Context()); cz != nil && (cz.ID != 0 || cz.Verified) {
+		id, email = cz.ID, cz.Email
+	}
+	if id == 0 && email == "" {
+		if e, ok := m.guests.Verified(r); ok {
+			email = e
+		}
+	}
+	return id, email, id != 0 || email != ""
+}
+
+func (m *Module) mine(r *http.Request, resp Response) bool {
+	id, email, ok := m.owner(r)
+	if !ok {
+		return false
+	}
+	return (id != 0 && resp.CitizenID == id) || (email != "" && strings.EqualFold(resp.Email, email))
+}
+
+type requestRow struct {
+	Ref, Form, Label string
+	Response         Response
+}
+
+func (m *Module) myRequests(w http.ResponseWriter, r *http.Request) {
+	id, email, ok := m.owner(r)
+	if !ok {
+		http.Redirect(w, r, "/compte/connexion?next=/compte/demandes", http.StatusSeeOther)
+		return
+	}
+	rows, err := m.db.Read().QueryContext(r.Context(), `SELECT r.ref, f.title, r.public_label, r.created_at FROM forms_responses r
+ JOIN forms_forms f ON f.id = r.form_id WHERE (r.citizen_id = ? OR (? <> '' AND r.email = ?)) ORDER BY r.created_at DESC, r.id DESC LIMIT 200`, id, email, email)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	defer rows.Close()
+	var list []requestRow
+	for rows.Next() {
+		var row requestRow
+		if err := rows.Scan(&row.Ref, &row.Form, &row.Label, &row.Response.CreatedAt); err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		list = append(list, row)
+	}
+	m.views.Render(w, r, web.Page{Name: "forms/requests.html", Title: "forms.mine.title", Data: list})
+}
+
+type requestView struct {
+	Response Response
+	Def      *Definition
+	Lines    []Line
+	History  template.HTML
+	Messages []Message
+	Files    []workflow.File
+}
+
+func (m *Module) ownResponse(w http.ResponseWriter, r *http.Request) (Response, *Definition, bool) {
+	resp, def, err := m.loadResponse(r.Context(), m.db.Read(), r.PathValue("ref"))
+	if err != nil || !m.mine(r, resp) {
+		if _, _, ok := m.owner(r); !ok {
+			http.Redirect(w, r, "/compte/connexion?next=/compte/demandes/"+r.PathValue("ref"), http.StatusSeeOther)
+			return resp, nil, false
+		}
+		// Someone else's request and an unknown one look the same.
+		m.fail(w, r, errs.New(errs.NotFound, "forms.error.response_not_found"))
+		return resp, nil, false
+	}
+	return resp, def, true
+}
+
+func (m *Module) myRequest(w http.ResponseWriter, r *http.Request) {
+	resp, def, ok := m.ownResponse(w, r)
+	if !ok {
+		return
+	}
+	m.renderRequest(w, r, resp, def, nil, http.StatusOK)
+}
+
+func (m *Module) renderRequest(w http.ResponseWriter, r *http.Request, resp Response, def *Definition, form *web.Form, status int) {
+	lang := m.lang(r)
+	v := requestView{Response: resp, Def: def, Lines: def.Lines(resp.Answers, m.t(lang, "forms.yes"), m.t(lang, "forms.no"))}
+	ref := workflow.Ref{Type: ResourceType, ID: resp.Ref}
+	var err error
+	if v.History, err = m.wf.HistoryHTML(r, ref, true); err != nil {
+		m.log.WarnContext(r.Context(), "forms: history", "ref", resp.Ref, "err", err)
+	}
+	v.Messages, _ = listMessages(r.Context(), m.db.Read(), resp.ID)
+	v.Files, _ = m.wf.Files(r.Context(), ref)
+	m.views.Render(w, r, web.Page{Name: "forms/request.html", Title: "forms.mine.request", Status: status, Form: form, Data: v})
+}
+
+const maxMessage = 5000
+
+func (m *Module) myMessage(w http.ResponseWriter, r *http.Request) {
+	resp, def, ok := m.ownResponse(w, r)
+	if !ok {
+		return
+	}
+	form, err := web.ParseForm(r)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	body := form.Get("message")
+	switch {
+	case body == "":
+		form.Fail("message", "forms.error.required")
+	case utf8.RuneCountInString(body) > maxMessage:
+		form.Fail("message", "forms.error.too_long", "max", maxMessage)
+	}
+	if !form.Valid() {
+		m.renderRequest(w, r, resp, def, form, http.StatusBadRequest)
+		return
+	}
+	author := resp.Email
+	if cz := kernel.CitizenFrom(r.Context()); cz != nil && cz.Name != "" {
+		author = cz.Name
+	}
+	err = m.db.InTx(r.Context(), func(tx *store.Tx) error {
+		return insertMessage(r.Context(), tx, resp.ID, Message{Author: author, Body: body, At: m.now()})
+	})
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/compte/demandes/"+resp.Ref+"#messages", http.StatusSeeOther)
+}
+
+func (m *Module) myReceipt(w http.ResponseWriter, r *http.Request) {
+	resp, def, ok := m.ownResponse(w, r)
+	if !ok {
+		return
+	}
+	pdf, err := m.receiptPDF(resp, def)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `attachment; filename="recu-`+resp.Ref+`.pdf"`)
+	_, _ = w.Write(pdf)
+}
+
+// agentMessage adds an agent's message to the thread and mails the citizen.
+func (m *Module) agentMessage(ctx context.Context, a *kernel.Agent, resp Response, body string) error {
+	return m.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := insertMessage(ctx, tx, resp.ID, Message{FromAgent: true, Author: a.Name, Body: body, At: m.now()}); err != nil {
+			return err
+		}
+		if resp.Email == "" {
+			return nil
+		}
+		return m.mail.Send(ctx, tx, kernel.Mail{To: []string{resp.Email}, Lang: resp.Lang, Template: "forms/message", OrgID: resp.OrgID,
+			Data: map[string]any{"Ref": resp.Ref, "Body": body, "Link": "/compte/demandes/" + resp.Ref}})
+	})
+}
+
+// --- corrections asked by the workflow
+
+type correctView struct {
+	Response Response
+	Def      *Definition
+	Message  string
+	Qs       []qview
+}
+
+func (m *Module) correction(w http.ResponseWriter, r *http.Request) (Response, *Definition, workflow.Correction, bool) {
+	corr, err := m.wf.Correction(r.Context(), r.PathValue("token"))
+	if err != nil || corr.Ref.ID != r.PathValue("ref") || corr.Ref.Type != ResourceType {
+		m.fail(w, r, errs.New(errs.NotFound, "forms.error.correction_link"))
+		return Response{}, nil, corr, false
+	}
+	resp, def, err := m.loadResponse(r.Context(), m.db.Read(), corr.Ref.ID)
+	if err != nil {
+		m.fail(w, r, err)
+		return resp, nil, corr, false
+	}
+	return resp, def, corr, true
+}
+
+func (m *Module) correctPage(w http.ResponseWriter, r *http.Request) {
+	resp, def, corr, ok := m.correction(w, r)
+	if !ok {
+		return
+	}
+	vals := web.NewForm(nil)
+	for _, k := range corr.Fields {
+		if loc, ok := def.Question(k); ok && loc.Sec.Repeat == nil {
+			st := Step{Sections: []Section{{Questions: []Question{*loc.Q}}}}
+			for n, v := range valuesOf(def, &st, resp.Answers) {
+				vals.Values[n] = v
+			}
+		}
+	}
+	m.renderCorrect(w, r, resp, def, corr, vals, http.StatusOK)
+}
+
+func (m *Module) renderCorrect(w http.ResponseWriter, r *http.Request, resp Response, def *Definition, corr workflow.Correction, form *web.Form, status int) {
+	lang := m.lang(r)
+	v := correctView{Response: resp, Def: def, Message: corr.Message}
+	for _, k := range corr.Fields {
+		loc, ok := def.Question(k)
+		if !ok || loc.Sec.Repeat != nil || loc.Q.Type == TFile || loc.Q.Type == TPhoto {
+			continue
+		}
+		q := loc.Q
+		fv := web.FieldView{ID: "f-" + q.Key, Name: q.Key, Label: q.Label, Hint: q.Hint, Value: form.Values.Get(q.Key), Values: form.Values[q.Key]}
+		if e := form.ErrorFor(q.Key); e != "" {
+			fv.Error, fv.ErrorPrefix = m.t(lang, e), m.t(lang, "kernel.error_prefix")+" "
+		}
+		qv := qview{Q: q, F: fv}
+		for _, o := range q.Options {
+			qv.Options = append(qv.Options, optView{Value: o.Value, Label: o.Label})
+		}
+		if q.Type == TYesNo {
+			qv.Options = []optView{{"yes", m.t(lang, "forms.yes"), ""}, {"no", m.t(lang, "forms.no"), ""}}
+		}
+		if q.Type == TAddress {
+			qv.Parts = map[string]web.FieldView{
+				"street":   {ID: "f-" + q.Key + ".street", Name: q.Key + ".street", Label: m.t(lang, "forms.address.street"), Value: form.Values.Get(q.Key + ".street")},
+				"postcode": {ID: "f-" + q.Key + ".postcode", Name: q.Key + ".postcode", Label: m.t(lang, "forms.address.postcode"), Value: form.Values.Get(q.Key + ".postcode")},
+				"town":     {ID: "f-" + q.Key + ".town", Name: q.Key + ".town", Label: m.t(lang, "forms.address.town"), Value: form.Values.Get(q.Key + ".town")},
+			}
+		}
+		v.Qs = append(v.Qs, qv)
+	}
+	m.views.Render(w, r, web.Page{Name: "forms/correct.html", Title: "forms.correct.title", Status: status, Form: form, Data: v})
+}
+
+func (m *Module) correctPost(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	resp, def, corr, ok := m.correction(w, r)
+	if !ok {
+		return
+	}
+	form, err := web.ParseForm(r)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	// Only the questions the agent chose are read; the others keep their answers.
+	answers := Answers{}
+	for k, v := range resp.Answers {
+		answers[k] = v
+	}
+	c := &checker{d: def, today: m.today()}
+	changed := map[string]any{}
+	for _, k := range corr.Fields {
+		loc, ok := def.Question(k)
+		if !ok || loc.Sec.Repeat != nil || loc.Q.Type == TFile || loc.Q.Type == TPhoto {
+			continue
+		}
+		st := Step{Sections: []Section{{Questions: []Question{*loc.Q}}}}
+		in, _ := rawOf(def, &st, form.Values, func(*Section, *Question) bool { return true })
+		if v, ok := c.value(loc.Q, k, in[k]); ok {
+			if isEmpty(v) {
+				delete(answers, k)
+			} else {
+				answers[k] = v
+			}
+			changed[k] = v
+		}
+	}
+	if len(c.ps) > 0 {
+		for _, p := range c.ps {
+			form.Fail(p.Path, p.Key, p.Args...)
+		}
+		m.renderCorrect(w, r, resp, def, corr, form, http.StatusBadRequest)
+		return
+	}
+	answers = def.Prune(answers)
+	err = m.db.InTx(ctx, func(tx *store.Tx) error {
+		b, err := jsonText(answers)
+		if err != nil {
+			return err
+		}
+		search := def.SearchText(resp.Ref, answers)
+		if _, err := tx.ExecContext(ctx, `UPDATE forms_responses SET answers = ?, search = ?, updated_at = ? WHERE id = ?`, b, search, m.now(), resp.ID); err != nil {
+			return err
+		}
+		if tx.Dialect == store.SQLite {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM forms_search WHERE rowid = ?`, resp.ID); err != nil {
+				return err
+			}
+			if err := m.indexSearch(ctx, tx, resp.ID, search); err != nil {
+				return err
+			}
+		}
+		_, err = m.wf.Resubmit(ctx, tx, r.PathValue("token"), changed)
+		return err
+	})
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/compte/demandes/"+resp.Ref, http.StatusSeeOther)
+}
