@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+
+	"parvis.org/parvis/kernel/config"
 )
 
 // Module is a compiled-in part of Parvis. Besides Info, a module implements whichever of the
@@ -80,6 +82,9 @@ type Command struct {
 	Args string // usage of the arguments, "EMAIL"
 	Help string // one line
 	Run  func(ctx context.Context, args []string, out io.Writer) error
+	// Offline, when set, runs instead of Run before anything is opened or migrated, with the
+	// configuration alone: for `parvis doctor`, which must work when the database does not.
+	Offline func(ctx context.Context, cfg *config.Config, args []string, out io.Writer) error
 }
 
 // Provisioner is called first, with the kernel's services; the module builds its store,

@@ -113,13 +113,24 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		return backup(ctx, cfg, pos[0], stdout)
 	}
-	// Commands contributed by modules, matched on their words.
+	// Commands contributed by modules, matched on their words; offline ones (doctor) first,
+	// without opening anything.
+	words := append([]string{cmd}, pos...)
+	for _, i := range kernel.Registered() {
+		if c, ok := i.New().(kernel.Commander); ok {
+			for _, mc := range c.Commands() {
+				name := strings.Fields(mc.Name)
+				if mc.Offline != nil && len(words) >= len(name) && strings.Join(words[:len(name)], " ") == mc.Name {
+					return mc.Offline(ctx, cfg, words[len(name):], stdout)
+				}
+			}
+		}
+	}
 	s, err := server.Build(ctx, cfg, log, server.Options{NoStart: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close(context.Background())
-	words := append([]string{cmd}, pos...)
 	for _, in := range s.Modules {
 		c, ok := in.Module.(kernel.Commander)
 		if !ok {

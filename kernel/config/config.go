@@ -159,6 +159,15 @@ var Settings = []Setting{
 		c.Demo = b
 		return nil
 	}},
+	{"suite", "PARVIS_SUITE", "", "suite to apply at start (built-in name such as demo or rendez-vous, or uploaded); applying again changes nothing", func(c *Config, v string) error {
+		for _, r := range v {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("must be a suite name, as in demo or rendez-vous (see parvis suite list)")
+			}
+		}
+		c.Suite = v
+		return nil
+	}},
 }
 
 // ErrUsage marks configuration errors; the CLI exits with status 2 on them.
