@@ -233,16 +233,23 @@ type tokenLimit struct {
 // API bearer token) and puts it in the request context, with a per-request rights cache.
 func (m *Module) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		bearer := strings.HasPrefix(h, "Bearer ") && m.isAPI(r)
+		c, err := r.Cookie(CookieName)
+		if !bearer && (err != nil || c.Value == "") {
+			// No credential: no agent, and no rights cache to allocate (anonymous pages
+			// are the bulk of the traffic); Authz works without the cache.
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx := withRightsCache(r.Context())
 		now := m.now()
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") && m.isAPI(r) {
+		if bearer {
 			if a, lim := m.bearerAgent(ctx, strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")), now); a != nil {
 				ctx = context.WithValue(kernel.WithAgent(ctx, a), tokenPermsKey{}, lim)
 			}
-		} else if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-			if a := m.sessionAgent(ctx, c.Value, now); a != nil {
-				ctx = kernel.WithAgent(ctx, a)
-			}
+		} else if a := m.sessionAgent(ctx, c.Value, now); a != nil {
+			ctx = kernel.WithAgent(ctx, a)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

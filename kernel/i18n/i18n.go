@@ -108,7 +108,7 @@ func Supported(lang string) string {
 
 // FromAcceptLanguage picks the first supported language of an Accept-Language header.
 func FromAcceptLanguage(h string) string {
-	for _, part := range strings.Split(h, ",") {
+	for part := range strings.SplitSeq(h, ",") { // no slice: this runs on every page
 		tag, _, _ := strings.Cut(part, ";")
 		if l := Supported(tag); l != "" {
 			return l

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	cache    sync.Map // routeKey → *routeMetrics
 }
 
 func newMetrics(s *Server) *Metrics {
@@ -38,19 +41,46 @@ func newMetrics(s *Server) *Metrics {
 	return m
 }
 
+// routeMetrics are the metric children of one route, method and status, kept so a request
+// costs two atomic adds rather than two label hashes.
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+type routeKey struct {
+	route, method string
+	status        int
+}
+
+func (m *Metrics) children(route, method string, status int) *routeMetrics {
+	k := routeKey{route, method, status}
+	if c, ok := m.cache.Load(k); ok {
+		return c.(*routeMetrics)
+	}
+	c := &routeMetrics{requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)), latency: m.latency.WithLabelValues(route)}
+	m.cache.Store(k, c)
+	return c
+}
+
 func (s *Server) observe(r *http.Request, pattern string, status int, d time.Duration) {
 	if pattern == "" {
 		pattern = "unmatched"
 	}
 	if s.metrics != nil {
-		s.metrics.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Inc()
-		s.metrics.latency.WithLabelValues(pattern).Observe(d.Seconds())
+		c := s.metrics.children(pattern, r.Method, status)
+		c.requests.Inc()
+		c.latency.Observe(d.Seconds())
 	}
-	lvl := s.Log.Debug
+	lvl := slog.LevelDebug
 	if status >= 500 {
-		lvl = s.Log.Error
+		lvl = slog.LevelError
 	}
-	lvl("request", "method", r.Method, "path", r.URL.Path, "route", pattern, "status", status,
+	// Checked first: building the attributes costs more than the rest of a cached page.
+	if !s.Log.Enabled(r.Context(), lvl) {
+		return
+	}
+	s.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", r.URL.Path, "route", pattern, "status", status,
 		"duration_ms", float64(d.Microseconds())/1000, "request_id", web.RequestIDFrom(r.Context()))
 }
 

@@ -22,8 +22,10 @@ func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 // lang picks the language: ?lang= (remembered in a cookie), the cookie, the signed-in
 // agent's preference, Accept-Language, then the instance default.
 func (s *Server) lang(r *http.Request) string {
-	if l := i18n.Supported(r.URL.Query().Get("lang")); l != "" {
-		return l
+	if r.URL.RawQuery != "" { // parsing an empty query still allocates
+		if l := i18n.Supported(r.URL.Query().Get("lang")); l != "" {
+			return l
+		}
 	}
 	if c, err := r.Cookie("parvis_lang"); err == nil {
 		if l := i18n.Supported(c.Value); l != "" {
@@ -127,16 +129,28 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 func securityHeaders(secure bool, next http.Handler) http.Handler {
 	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+	// Built once and assigned under canonical keys: Header.Set would canonicalise each key
+	// and allocate each value on every request. Handlers replace values, never edit them.
+	// (cap 1, so an Add elsewhere copies rather than appends into the shared array).
+	type kv struct {
+		k string
+		v []string
+	}
+	hdrs := []kv{
+		{"Content-Security-Policy", []string{csp}},
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"strict-origin-when-cross-origin"}},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"Permissions-Policy", []string{"camera=(self), geolocation=(self), microphone=()"}},
+		{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	}
+	if secure {
+		hdrs = append(hdrs, kv{"Strict-Transport-Security", []string{"max-age=63072000; includeSubDomains"}})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Permissions-Policy", "camera=(self), geolocation=(self), microphone=()")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		for _, x := range hdrs {
+			h[x.k] = x.v
 		}
 		next.ServeHTTP(w, r)
 	})

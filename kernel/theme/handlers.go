@@ -1,6 +1,7 @@
 package theme
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -144,7 +145,7 @@ func (m *Module) update(w http.ResponseWriter, r *http.Request) {
 		if err := save(ctx, tx, a.OrgID, t, a.ID, m.clock.Now()); err != nil {
 			return err
 		}
-		tx.AfterCommit(func() { m.forget(a.OrgID) })
+		tx.AfterCommit(func() { m.changedOn(context.WithoutCancel(ctx), a.OrgID) })
 		if m.audit == nil { // unit tests without the audit part
 			return nil
 		}

@@ -340,3 +340,44 @@ func TestLayoutsWithAndWithoutAnAgent(t *testing.T) {
 		t.Errorf("/admin/theme has %q, which the CSP blocks", m)
 	}
 }
+
+// TestOnChange: subscribers hear of a saved change (with its organisation), once it is
+// committed, and never of a preview or a refused change.
+func TestOnChange(t *testing.T) {
+	s := servertest.New(t, store.SQLite, servertest.Options{})
+	var th interface {
+		OnChange(func(context.Context, int64) error)
+	}
+	for _, in := range s.Modules {
+		if m, ok := in.Module.(interface {
+			OnChange(func(context.Context, int64) error)
+		}); ok && in.Info.ID == "kernel.theme" {
+			th = m
+		}
+	}
+	if th == nil {
+		t.Fatal("theme module not built")
+	}
+	var heard []int64
+	th.OnChange(func(_ context.Context, org int64) error { heard = append(heard, org); return nil })
+	org := s.DefaultOrg()
+	c := agent(t, s, org, "editor@example.org", "kernel.theme.edit")
+	tests := []struct {
+		name string
+		form url.Values
+		want int // subscribers called so far
+	}{
+		{"preview", url.Values{"name": {"Essai"}, "primary": {"#003366"}, "action": {"preview"}}, 0},
+		{"refused colour", url.Values{"name": {"Essai"}, "primary": {"#ffff00"}}, 0},
+		{"saved", url.Values{"name": {"Essai"}, "primary": {"#003366"}}, 1},
+	}
+	for _, tc := range tests {
+		c.Post("/admin/theme", tc.form)
+		if len(heard) != tc.want {
+			t.Fatalf("after %s: subscribers called %d times, want %d", tc.name, len(heard), tc.want)
+		}
+	}
+	if heard[0] != org {
+		t.Errorf("subscriber told of org %d, want %d", heard[0], org)
+	}
+}

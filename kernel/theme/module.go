@@ -45,6 +45,23 @@ type Module struct {
 
 	mu    sync.Mutex
 	cache map[int64]compiled
+
+	// changed is fired on this node after an organisation's look changed (its ID); other
+	// nodes see the change within cacheTTL.
+	changed kernel.Hook[int64]
+}
+
+// OnChange registers f, called after an organisation's look was changed on this node, once
+// the change is committed: modules that embed the look in what they cache (the portal's
+// page cache) drop it then. An error from f is logged, never undoes the change.
+func (m *Module) OnChange(f func(ctx context.Context, org int64) error) { m.changed.On(f) }
+
+// changedOn tells the subscribers that org's look changed (after the commit).
+func (m *Module) changedOn(ctx context.Context, org int64) {
+	m.forget(org)
+	if err := m.changed.Fire(ctx, org); err != nil {
+		m.log.Error("theme change subscribers", "org", org, "err", err)
+	}
 }
 
 // compiled is a theme with its stylesheet, ready to serve.
@@ -159,8 +176,13 @@ func (m *Module) SiteName(r *http.Request) string {
 // SiteStyle implements server.SiteStyler: the stylesheet URL carries the organisation and
 // the content hash, so browsers cache it for good and fetch a new one after a change.
 func (m *Module) SiteStyle(r *http.Request) server.SiteStyle {
-	org := orgOf(r)
-	c, err := m.compiled(r.Context(), org)
+	return m.OrgStyle(r.Context(), orgOf(r))
+}
+
+// OrgStyle is the look of org, for pages that belong to an organisation other than the
+// visitor's (the portal's sites).
+func (m *Module) OrgStyle(ctx context.Context, org int64) server.SiteStyle {
+	c, err := m.compiled(ctx, org)
 	if err != nil {
 		m.log.Error("site style", "err", err)
 		return server.SiteStyle{}
@@ -172,6 +194,10 @@ func (m *Module) SiteStyle(r *http.Request) server.SiteStyle {
 // choice sticks on the following pages.
 func (m *Module) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" { // most requests: no need to parse (and allocate) a query
+			next.ServeHTTP(w, r)
+			return
+		}
 		if l := i18n.Supported(r.URL.Query().Get("lang")); l != "" {
 			if c, err := r.Cookie("parvis_lang"); err != nil || c.Value != l {
 				http.SetCookie(w, &http.Cookie{Name: "parvis_lang", Value: l, Path: "/", MaxAge: 365 * 24 * 3600,

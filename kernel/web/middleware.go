@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,23 +20,45 @@ func contextWith(r *http.Request, k, v any) context.Context {
 
 type reqIDKey struct{}
 
-// RequestID gives every request an ID (from X-Request-ID when well-formed, else random),
+// RequestID gives every request an ID (from X-Request-ID when well-formed, else a
+// per-process random prefix and a counter: unique, cheap, and not meant to be secret),
 // echoed in the response and carried in the context for logs.
 func RequestID(next http.Handler) http.Handler {
+	var prefix [16]byte // 8 random bytes naming this process, then the counter
+	_, _ = rand.Read(prefix[:8])
+	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if len(id) < 8 || len(id) > 64 || strings.ContainsFunc(id, func(c rune) bool { return c < '!' || c > '~' }) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+		var id string
+		if v := r.Header["X-Request-Id"]; len(v) > 0 { // Get would canonicalise the key each time
+			id = v[0]
 		}
-		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(contextWith(r, reqIDKey{}, id)))
+		if len(id) < 8 || len(id) > 64 || strings.ContainsFunc(id, func(c rune) bool { return c < '!' || c > '~' }) {
+			b := prefix
+			binary.BigEndian.PutUint64(b[8:], seq.Add(1))
+			var out [32]byte
+			hex.Encode(out[:], b[:])
+			id = string(out[:])
+		}
+		// Canonical key set directly: Header.Set would canonicalise it on every request.
+		w.Header()["X-Request-Id"] = []string{id}
+		next.ServeHTTP(w, r.WithContext(contextWith(r, reqIDKey{}, &requestInfo{id: id})))
 	})
 }
 
+// requestInfo is what RequestID puts in the context; Observe keeps the route pattern in it
+// too, sparing a second copy of the request on every request.
+type requestInfo struct {
+	id      string
+	pattern string
+}
+
 // RequestIDFrom returns the request ID of ctx.
-func RequestIDFrom(ctx context.Context) string { s, _ := ctx.Value(reqIDKey{}).(string); return s }
+func RequestIDFrom(ctx context.Context) string {
+	if ri, _ := ctx.Value(reqIDKey{}).(*requestInfo); ri != nil {
+		return ri.id
+	}
+	return ""
+}
 
 // StatusWriter records the status and size written.
 type StatusWriter struct {
@@ -71,6 +95,8 @@ func RecordPattern(mux http.Handler) http.Handler {
 		mux.ServeHTTP(w, r)
 		if p, ok := r.Context().Value(patternKey{}).(*string); ok {
 			*p = r.Pattern
+		} else if ri, ok := r.Context().Value(reqIDKey{}).(*requestInfo); ok {
+			ri.pattern = r.Pattern
 		}
 	})
 }
@@ -81,8 +107,13 @@ func Observe(next http.Handler, done func(r *http.Request, pattern string, statu
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &StatusWriter{ResponseWriter: w}
-		pattern := new(string)
-		r = r.WithContext(context.WithValue(r.Context(), patternKey{}, pattern))
+		var pattern *string
+		if ri, ok := r.Context().Value(reqIDKey{}).(*requestInfo); ok {
+			pattern = &ri.pattern // RecordPattern writes there
+		} else {
+			pattern = new(string)
+			r = r.WithContext(context.WithValue(r.Context(), patternKey{}, pattern))
+		}
 		next.ServeHTTP(sw, r)
 		if sw.Status == 0 {
 			sw.Status = http.StatusOK
@@ -114,7 +145,7 @@ func LimitBody(n int64, next http.Handler) http.Handler {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if r.Body != nil {
+		if r.Body != nil && r.Body != http.NoBody { // GET requests: nothing to limit
 			r.Body = http.MaxBytesReader(w, r.Body, n)
 		}
 		next.ServeHTTP(w, r)

@@ -129,3 +129,36 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("cross-site with valid token: %d", got)
 	}
 }
+
+// TestRequestIDAndPattern: generated request IDs are distinct, a well-formed incoming one
+// is kept, and Observe still learns the matched route pattern through RequestID's context.
+func TestRequestIDAndPattern(t *testing.T) {
+	mux := http.NewServeMux()
+	var seen string
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { seen = RequestIDFrom(r.Context()) })
+	var pattern string
+	h := RequestID(Observe(RecordPattern(mux), func(_ *http.Request, p string, _ int, _ time.Duration) { pattern = p }))
+	ids := map[string]bool{}
+	for _, in := range []string{"", "", "short", "req-0123456789"} {
+		req := httptest.NewRequest("GET", "/items/7", nil)
+		if in != "" {
+			req.Header.Set("X-Request-ID", in)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		id := rec.Header().Get("X-Request-ID")
+		if id != seen || len(id) < 8 {
+			t.Errorf("in %q: header %q, context %q", in, id, seen)
+		}
+		if in == "req-0123456789" && id != in {
+			t.Errorf("well-formed incoming ID replaced by %q", id)
+		}
+		if ids[id] {
+			t.Errorf("request ID %q given twice", id)
+		}
+		ids[id] = true
+		if pattern != "GET /items/{id}" {
+			t.Errorf("Observe saw pattern %q", pattern)
+		}
+	}
+}

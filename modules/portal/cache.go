@@ -47,6 +47,14 @@ func (c *pageCache) get(key string) *entry {
 	return e
 }
 
+// getBytes is get for a key built in a buffer: the map lookup converts it without a copy.
+func (c *pageCache) getBytes(key []byte) *entry {
+	c.mu.RLock()
+	e := c.m[string(key)]
+	c.mu.RUnlock()
+	return e
+}
+
 func (c *pageCache) drop(key string, e *entry) {
 	c.mu.Lock()
 	if c.m[key] == e {
@@ -106,12 +114,24 @@ func cacheable(r *http.Request) bool {
 	return kernel.AgentFrom(ctx) == nil && kernel.CitizenFrom(ctx) == nil
 }
 
-func (m *Module) cacheKey(r *http.Request) string {
+func (m *Module) cacheKey(r *http.Request) string { return string(m.appendKey(nil, r)) }
+
+// appendKey appends the cache key of r (language, host, path) to b.
+func (m *Module) appendKey(b []byte, r *http.Request) []byte {
 	lang := "fr"
 	if m.views.Lang != nil {
 		lang = m.views.Lang(r)
 	}
-	return lang + " " + strings.ToLower(r.Host) + r.URL.Path
+	b = append(b, lang...)
+	b = append(b, ' ')
+	for i := 0; i < len(r.Host); i++ {
+		c := r.Host[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return append(b, r.URL.Path...)
 }
 
 var (
@@ -129,14 +149,15 @@ func (m *Module) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := m.cacheKey(r)
-		e := m.cache.get(key)
+		var buf [256]byte
+		key := m.appendKey(buf[:0], r)
+		e := m.cache.getBytes(key)
 		if e == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if s := m.st.Load().byID[e.site]; s == nil || s.Generation != e.gen || (!e.expires.IsZero() && !m.clock.Now().Before(e.expires)) {
-			m.cache.drop(key, e)
+			m.cache.drop(string(key), e)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -122,12 +122,19 @@ func (m *Module) Provision(ctx context.Context, env *kernel.Env) error {
 	m.db, m.log, m.clock, m.views, m.i18n = env.DB, env.Log, env.Clock, env.Views, env.I18n
 	m.auth, m.auditor = env.Auth, env.Audit
 	cfg := env.Config
-	m.cfg = envConfig{database: cfg.Database, dataDir: cfg.DataDir, demo: cfg.Demo, baseURL: func() string { return cfg.BaseURL }}
+	// A suite given to serve (--suite) brings its own content instead of the demo town.
+	m.cfg = envConfig{database: cfg.Database, dataDir: cfg.DataDir, demo: cfg.Demo && cfg.Suite == "", baseURL: func() string { return cfg.BaseURL }}
 	m.cache = newPageCache(64 << 20)
 	m.changed = make(chan struct{})
 	m.st.Store(&state{byID: map[int64]*Site{}})
 	// The theme names the organisation's site; the portal names each site, over it.
 	m.orgNamer, _ = kernel.Replace[server.SiteNamer](env, m)
+	// Cached pages embed the organisation's look: drop them when it changes.
+	if n, ok := m.orgNamer.(orgThemes); ok {
+		n.OnChange(m.orgThemeChanged)
+	}
+	// The suites module installs and exports sites, pages and news through this.
+	kernel.Provide[*Module](env, m)
 	return nil
 }
 
@@ -176,6 +183,8 @@ func (m *Module) Declare() kernel.Parts {
 			bo("POST", "/admin/portal/pages/{page}/delete", PermPagesEdit, m.adminDelete),
 			bo("GET", "/admin/portal/sites/{site}/news", PermNewsEdit, m.adminNews),
 			bo("POST", "/admin/portal/sites/{site}/news", PermNewsEdit, m.adminNewsSave),
+			bo("GET", "/admin/portal/sites/{site}/blocks", PermPagesEdit, m.adminBlocks),
+			bo("POST", "/admin/portal/sites/{site}/blocks", PermPagesEdit, m.adminBlockSave),
 			bo("GET", "/admin/portal/sites/{site}/media", PermMediaManage, m.adminMedia),
 			bo("POST", "/admin/portal/sites/{site}/media", PermMediaManage, m.adminMediaUpload),
 		},
@@ -415,10 +424,46 @@ func (m *Module) ApplyDue(ctx context.Context) error {
 	return nil
 }
 
-// SiteName implements server.SiteNamer: kernel pages shown on a site carry its name.
+// orgThemes is what the portal uses of the organisation theme (kernel.theme): its look for
+// a site's organisation, and a notification when it changes.
+type orgThemes interface {
+	OrgStyle(ctx context.Context, org int64) server.SiteStyle
+	OnChange(f func(ctx context.Context, org int64) error)
+}
+
+// orgThemeChanged moves the generation of every site of org, so their cached pages go
+// (on every node: the bump notifies the others).
+func (m *Module) orgThemeChanged(ctx context.Context, org int64) error {
+	var ids []int64
+	for _, s := range m.Sites(ctx) {
+		if s.OrgID == org {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return m.write(ctx, func(tx *store.Tx) error { return bump(ctx, tx, ids...) })
+}
+
+// orgStyle is the look of a site's organisation (empty without the theme module).
+func (m *Module) orgStyle(ctx context.Context, org int64) server.SiteStyle {
+	if t, ok := m.orgNamer.(orgThemes); ok {
+		return t.OrgStyle(ctx, org)
+	}
+	return server.SiteStyle{}
+}
+
+// SiteName implements server.SiteNamer: kernel pages shown on a site carry its name; the
+// back office and pages outside every site carry the organisation's (from the theme).
 func (m *Module) SiteName(r *http.Request) string {
-	if s, _ := m.resolve(r); s != nil {
-		return s.Name
+	if p := r.URL.Path; p != "/admin" && !strings.HasPrefix(p, "/admin/") {
+		if s, _ := m.resolve(r); s != nil {
+			return s.Name
+		}
+	}
+	if m.orgNamer != nil {
+		return m.orgNamer.SiteName(r)
 	}
 	return "Parvis"
 }
@@ -467,4 +512,10 @@ func (m *Module) isMainHost(host, hostPort string) bool {
 		return h == host
 	}
 	return base == host || base == strings.ToLower(hostPort)
+}
+
+// Sites returns the sites as this node last loaded them (longest prefixes first).
+func (m *Module) Sites(ctx context.Context) []*Site {
+	m.ensureLoaded(ctx)
+	return append([]*Site(nil), m.st.Load().sites...)
 }

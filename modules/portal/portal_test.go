@@ -190,6 +190,13 @@ func TestCacheFollowsEveryChange(t *testing.T) {
 						t.Fatal(err)
 					}
 				}, "Pied de page du onzième"},
+				{"organisation theme (kernel.theme)", func(t *testing.T) {
+					admin := s.ClientAs(s.NewOrgAdmin(f.district.OrgID, "theme-"+string(d)+"@ville.fr"))
+					res := admin.Post("/admin/theme", urlValues("name", "Ville de Testville", "primary", "#7b2d26"))
+					if res.Status != http.StatusSeeOther {
+						t.Fatalf("theme update: %d %s", res.Status, res.Body)
+					}
+				}, "#7b2d26"}, // replaced below by the stylesheet URL of the new look
 				{"menu", func(t *testing.T) {
 					if _, err := f.m.AddMenuLink(ctx, MenuLink{SiteID: f.district.ID, Menu: "main", Title: "Budget participatif", URL: "https://budget.example.org"}); err != nil {
 						t.Fatal(err)
@@ -230,6 +237,12 @@ func TestCacheFollowsEveryChange(t *testing.T) {
 			}
 			for _, ch := range changes {
 				ch.change(t)
+				if strings.HasPrefix(ch.name, "organisation theme") {
+					ch.want = strings.ReplaceAll(f.m.orgStyle(ctx, f.district.OrgID).CSSURL, "&", "&amp;")
+					if !strings.Contains(ch.want, "v=") {
+						t.Fatalf("no organisation stylesheet: %q", ch.want)
+					}
+				}
 				b, _ := fetch()
 				if !strings.Contains(b, ch.want) {
 					t.Errorf("after %s: page lacks %q", ch.name, ch.want)
@@ -766,8 +779,22 @@ func TestTwoNodes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "Nouvelle de la ville"},
+		{"organisation theme", func() {
+			admin := a.ClientAs(a.NewOrgAdmin(f.district.OrgID, "theme@ville.fr"))
+			if res := admin.Post("/admin/theme", urlValues("name", "Ville", "primary", "#7b2d26")); res.Status != http.StatusSeeOther {
+				t.Fatalf("theme update: %d", res.Status)
+			}
+			// Node B's theme module may keep the old look for its cache lifetime; the pages
+			// it renders meanwhile expire with it.
+			sync()
+			fetchB()
+			c.Add(orgThemeTTL + time.Second)
+		}, ""},
 	} {
 		ch.change()
+		if ch.want == "" {
+			ch.want = strings.ReplaceAll(f.m.orgStyle(ctx, f.district.OrgID).CSSURL, "&", "&amp;")
+		}
 		sync()
 		if b, _ := fetchB(); !strings.Contains(b, ch.want) {
 			t.Errorf("after %s on node A, node B shows the old page", ch.name)
@@ -859,3 +886,49 @@ func TestBackOfficeScoping(t *testing.T) {
 }
 
 func itoaPath(prefix string, id int64) string { return prefix + itoa(id) }
+
+// TestSiteNames: pages of a site carry its name; the back office, and pages on a host that
+// no site uses, carry the organisation's (kernel.theme).
+func TestSiteNames(t *testing.T) {
+	c := newClock()
+	s := servertest.New(t, store.SQLite, servertest.Options{Clock: c})
+	f := newFixture(t, s, c)
+	f.publish(t, f.home(t, f.city), "Accueil", "Bienvenue")
+	admin := s.ClientAs(s.NewOrgAdmin(f.city.OrgID, "maire@ville.fr"))
+	if res := admin.Post("/admin/theme", urlValues("name", "Commune de Testville", "primary", "#1d4ed8")); res.Status != http.StatusSeeOther {
+		t.Fatalf("theme update: %d", res.Status)
+	}
+	title := func(page string) string {
+		_, rest, _ := strings.Cut(page, "<title>")
+		t, _, _ := strings.Cut(rest, "</title>")
+		return t
+	}
+	tests := []struct {
+		name, path, host string
+		signedIn         bool
+		want, notWant    string
+	}{
+		{"back office", "/admin/portal/", "", true, "Commune de Testville", "Ville de Testville"},
+		{"back office login", "/admin/login", "", false, "Commune de Testville", "Ville de Testville"},
+		{"kernel page on the city site", "/nulle-part", "", false, "Ville de Testville", "Commune"},
+		{"kernel page on a district site", "/mairie-11/nulle-part", "", false, "Mairie du 11e", "Commune"},
+		{"unknown host", "/nulle-part", "inconnu.example.org", false, "Commune de Testville", "Ville de Testville"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var page string
+			if tc.signedIn {
+				res := admin.Get(tc.path)
+				if res.Status != 200 {
+					t.Fatalf("GET %s: %d", tc.path, res.Status)
+				}
+				page = res.Body
+			} else {
+				page = body(t, get(t, s, tc.path, "Host", tc.host))
+			}
+			if got := title(page); !strings.Contains(got, tc.want) || strings.Contains(got, tc.notWant) {
+				t.Errorf("title %q: want %q, not %q", got, tc.want, tc.notWant)
+			}
+		})
+	}
+}

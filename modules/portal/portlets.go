@@ -20,7 +20,7 @@ import (
 func builtinPortlets(m *Module) []portlet.Type {
 	return []portlet.Type{
 		richText{}, imagePortlet{m}, linksPortlet{}, newsPortlet{m}, documentsPortlet{m},
-		contactPortlet{m}, alertPortlet{}, cataloguePortlet{m},
+		contactPortlet{m}, alertPortlet{}, cataloguePortlet{m}, sharedPortlet{m},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/server"
 	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/kernel/web"
 	"parvis.org/parvis/modules/portal/portlet"
@@ -28,6 +29,7 @@ type view struct {
 	Description string
 	SocialImage string
 	ThemeCSS    string
+	Org         server.SiteStyle // the organisation's look, under the site's own colours
 	Main        []menuItem
 	Footer      []menuItem
 	Crumbs      []menuItem
@@ -150,11 +152,23 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 		m.log.Warn("next scheduled change", "err", err)
 		storeIt = false
 	}
+	if m.db.Dialect == store.Postgres {
+		// Another node may change the organisation's look: this node's theme module sees it
+		// within its cache lifetime, and so must the pages that embed it.
+		maxAge = min(maxAge, orgThemeTTL)
+		if maxAge <= 0 {
+			maxAge = orgThemeTTL
+		}
+	}
 	if maxAge > 0 && (expires.IsZero() || now.Add(maxAge).Before(expires)) {
 		expires = now.Add(maxAge)
 	}
 	m.respond(w, r, c, site, gen, expires, storeIt)
 }
+
+// orgThemeTTL is how long kernel.theme keeps an organisation's look another node may have
+// changed (its cacheTTL); on this node a change drops the pages at once (OnChange).
+const orgThemeTTL = 30 * time.Second
 
 type loginRedirect struct{ to string }
 
@@ -202,7 +216,7 @@ func (m *Module) nextChange(ctx context.Context, siteID int64, now time.Time) (t
 
 // chrome builds what every page of a site shows: menus and theme.
 func (m *Module) chrome(ctx context.Context, site *Site, pages []*Page, titles map[[2]int64]string, now time.Time, current string) (*view, error) {
-	v := &view{Site: site, Base: site.Prefix, Path: current, ThemeCSS: m.themeURL(site)}
+	v := &view{Site: site, Base: site.Prefix, Path: current, ThemeCSS: m.themeURL(site), Org: m.orgStyle(ctx, site.OrgID)}
 	links, err := listMenu(ctx, m.db.Read(), site.ID)
 	if err != nil {
 		return nil, err
