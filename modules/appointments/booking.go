@@ -1,0 +1,842 @@
+package appointments
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/errs"
+	"parvis.org/parvis/kernel/store"
+)
+
+// Error keys that the API maps to its distinct codes.
+const (
+	keySlotFull    = "appointments.error.slot_full"
+	keyHoldExpired = "appointments.error.hold_expired"
+	keyBadToken    = "appointments.error.bad_token"
+	keyAntsDown    = "appointments.error.ants_down"
+	keyOutOfWindow = "appointments.error.out_of_window"
+	rulePrefix     = "appointments.rule."
+)
+
+// SlotFullError says the slot (or one of the consecutive slots needed) is full; Nearest are
+// the closest free starts for the same service and place.
+type SlotFullError struct{ Nearest []Slot }
+
+func (e *SlotFullError) Error() string { return "slot full" }
+func (e *SlotFullError) Unwrap() error { return errs.New(errs.Conflict, keySlotFull) }
+
+func newToken() (raw, hash string) {
+	var b [16]byte // 128 bits
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	raw = base64.RawURLEncoding.EncodeToString(b[:])
+	return raw, hashToken(raw)
+}
+
+func hashToken(raw string) string { s := sha256.Sum256([]byte(raw)); return hex.EncodeToString(s[:]) }
+
+const refAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// newRef is a short public reference; not a capability (the tokens are).
+func newRef() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	out := make([]byte, 0, 12)
+	for i, c := range b {
+		if i == 5 {
+			out = append(out, '-')
+		}
+		out = append(out, refAlphabet[int(c)%len(refAlphabet)])
+	}
+	return string(out)
+}
+
+// inTx retries a transaction that PostgreSQL aborted for a deadlock or a serialization
+// failure (two releases touching the same slots in another order): nothing was written.
+func (m *Module) inTx(ctx context.Context, f func(tx *store.Tx) error) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		err = m.db.InTx(ctx, f)
+		if err == nil || !(strings.Contains(err.Error(), "SQLSTATE 40P01") || strings.Contains(err.Error(), "SQLSTATE 40001")) {
+			return err
+		}
+	}
+	return err
+}
+
+// SlotQuery selects slots.
+type SlotQuery struct {
+	ServiceID, PlaceID int64
+	From, To           time.Time
+	// Units is the number of persons or documents: only starts with that many consecutive
+	// free slots are returned.
+	Units    int
+	FreeOnly bool
+}
+
+// Slots lists the slots of a service at a place between From and To, generating them first
+// when needed. With Units > 1 (and SlotsPerUnit), only starts followed by enough
+// consecutive free slots are kept.
+func (m *Module) Slots(ctx context.Context, q SlotQuery) ([]Slot, error) {
+	svc, err := m.Service(ctx, m.db.Read(), q.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Ensure(ctx, q.PlaceID, q.ServiceID, q.To.In(m.loc).Format(dayLayout)); err != nil {
+		return nil, err
+	}
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked
+		FROM appt_slots WHERE place_id = ? AND service_id = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at`,
+		q.PlaceID, q.ServiceID, q.From.UTC(), q.To.UTC())
+	if err != nil {
+		return nil, err
+	}
+	all, err := scanSlots(rows)
+	if err != nil {
+		return nil, err
+	}
+	if !q.FreeOnly {
+		return all, nil
+	}
+	need := svc.SlotsPerUnit * max(q.Units, 1)
+	var out []Slot
+	for i := range all {
+		if fits(all, i, need) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// fits reports whether need consecutive, contiguous free slots start at all[i].
+func fits(all []Slot, i, need int) bool {
+	if i+need > len(all) {
+		return false
+	}
+	for k := i; k < i+need; k++ {
+		if all[k].Free() == 0 || (k > i && !all[k].Start.Equal(all[k-1].End)) {
+			return false
+		}
+	}
+	return true
+}
+
+func scanSlots(rows *sql.Rows) ([]Slot, error) {
+	defer rows.Close()
+	var out []Slot
+	for rows.Next() {
+		var s Slot
+		var blocked int
+		if err := rows.Scan(&s.ID, &s.PlaceID, &s.ServiceID, &s.Day, &s.Start, &s.End, &s.Capacity, &s.Booked, &blocked); err != nil {
+			return nil, err
+		}
+		s.Blocked = blocked == 1
+		s.Start, s.End = s.Start.UTC(), s.End.UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Slot returns one slot.
+func (m *Module) Slot(ctx context.Context, q store.Querier, id int64) (Slot, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked FROM appt_slots WHERE id = ?`, id)
+	if err != nil {
+		return Slot{}, err
+	}
+	ss, err := scanSlots(rows)
+	if err != nil {
+		return Slot{}, err
+	}
+	if len(ss) == 0 {
+		return Slot{}, errs.OnField(errs.NotFound, "slot_id", "appointments.error.no_slot")
+	}
+	return ss[0], nil
+}
+
+// Nearest returns up to n free starts nearest to at for the service and place.
+func (m *Module) Nearest(ctx context.Context, svc *Service, placeID int64, at time.Time, units, n int) []Slot {
+	now := m.now()
+	from := now.Add(time.Duration(svc.NoticeHours) * time.Hour)
+	to := now.AddDate(0, 0, svc.WindowDays)
+	ss, err := m.Slots(ctx, SlotQuery{ServiceID: svc.ID, PlaceID: placeID, From: from, To: to, Units: units, FreeOnly: true})
+	if err != nil {
+		m.log.Warn("nearest slots", "err", err)
+		return nil
+	}
+	sort.SliceStable(ss, func(a, b int) bool { return absDur(ss[a].Start.Sub(at)) < absDur(ss[b].Start.Sub(at)) })
+	if len(ss) > n {
+		ss = ss[:n]
+	}
+	sort.Slice(ss, func(a, b int) bool { return ss[a].Start.Before(ss[b].Start) })
+	return ss
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// HoldRequest asks for a place.
+type HoldRequest struct {
+	SlotID int64
+	// ServiceID, when set, must be the slot's service.
+	ServiceID int64
+	Units     int
+	// Overbook lets an agent holding appointments.overbook exceed capacity.
+	Overbook bool
+	// ReplacesID is the appointment this one reschedules (kept until confirmation).
+	ReplacesID int64
+	Lang       string
+}
+
+// reserve takes one place in each of the consecutive slots the request needs, through
+// conditional UPDATEs: the database, not this process, decides who gets the last place.
+func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, req HoldRequest, now time.Time) (first Slot, ids []int64, end time.Time, err error) {
+	first, err = m.Slot(ctx, tx, req.SlotID)
+	if err != nil {
+		return first, nil, end, err
+	}
+	if first.ServiceID != svc.ID {
+		return first, nil, end, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
+	}
+	if !req.Overbook && (first.Start.Before(now.Add(time.Duration(svc.NoticeHours)*time.Hour)) || first.Start.After(now.AddDate(0, 0, svc.WindowDays))) {
+		return first, nil, end, errs.OnField(errs.Invalid, "slot_id", keyOutOfWindow)
+	}
+	units := max(req.Units, 1)
+	if units > svc.MaxUnits {
+		return first, nil, end, errs.OnField(errs.Invalid, "units", "appointments.error.too_many_units", "max", svc.MaxUnits)
+	}
+	need := units * svc.SlotsPerUnit
+	rows, err := tx.QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked FROM appt_slots
+		WHERE place_id = ? AND service_id = ? AND starts_at >= ? ORDER BY starts_at LIMIT ?`, first.PlaceID, first.ServiceID, first.Start, need)
+	if err != nil {
+		return first, nil, end, err
+	}
+	chain, err := scanSlots(rows)
+	if err != nil {
+		return first, nil, end, err
+	}
+	if len(chain) < need {
+		return first, nil, end, &SlotFullError{}
+	}
+	for k := 1; k < len(chain); k++ {
+		if !chain[k].Start.Equal(chain[k-1].End) {
+			return first, nil, end, &SlotFullError{}
+		}
+	}
+	end = chain[len(chain)-1].End
+	for _, s := range chain {
+		ids = append(ids, s.ID)
+	}
+	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] }) // one lock order for everyone
+	for _, id := range ids {
+		ok, err := m.take(ctx, tx, id, req.Overbook)
+		if err != nil {
+			return first, nil, end, err
+		}
+		if !ok {
+			// Expired holds still count in booked until swept: free them and try again.
+			if n, err := m.releaseExpiredOn(ctx, tx, id, now); err != nil {
+				return first, nil, end, err
+			} else if n > 0 {
+				ok, err = m.take(ctx, tx, id, req.Overbook)
+				if err != nil {
+					return first, nil, end, err
+				}
+			}
+		}
+		if !ok {
+			return first, nil, end, &SlotFullError{}
+		}
+	}
+	return first, ids, end, nil
+}
+
+func (m *Module) take(ctx context.Context, tx *store.Tx, slotID int64, overbook bool) (bool, error) {
+	q := `UPDATE appt_slots SET booked = booked + 1 WHERE id = ? AND blocked = 0 AND booked < capacity`
+	if overbook {
+		q = `UPDATE appt_slots SET booked = booked + 1 WHERE id = ?`
+	}
+	res, err := tx.ExecContext(ctx, q, slotID)
+	if err != nil {
+		return false, fmt.Errorf("take slot: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// release turns an appointment from one of from into status and gives its places back, in
+// one conditional step: a place is given back exactly once, whoever tries.
+func (m *Module) release(ctx context.Context, tx *store.Tx, id int64, from []string, status string, now time.Time) (bool, error) {
+	q := `UPDATE appt_appointments SET status = ?, cancelled_at = ? WHERE id = ? AND status IN (` + placeholders(len(from)) + `)`
+	args := []any{status, now, id}
+	for _, f := range from {
+		args = append(args, f)
+	}
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("release: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE appt_slots SET booked = booked - 1 WHERE id IN (SELECT slot_id FROM appt_appointment_slots WHERE appointment_id = ?)`, id); err != nil {
+		return false, fmt.Errorf("release slots: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE appt_persons SET active = 0 WHERE appointment_id = ?`, id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func (m *Module) releaseExpiredOn(ctx context.Context, tx *store.Tx, slotID int64, now time.Time) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT a.id FROM appt_appointments a JOIN appt_appointment_slots s ON s.appointment_id = a.id
+		WHERE s.slot_id = ? AND a.status = 'held' AND a.hold_expires_at <= ?`, slotID, now)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		ok, err := m.release(ctx, tx, id, []string{StatusHeld}, StatusExpired, now)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ExpireHolds frees the places of every expired hold (the sweep job); it returns how many.
+func (m *Module) ExpireHolds(ctx context.Context) (int, error) {
+	now := m.now()
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT id FROM appt_appointments WHERE status = 'held' AND hold_expires_at <= ? ORDER BY id LIMIT 1000`, now)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		err := m.inTx(ctx, func(tx *store.Tx) error {
+			ok, err := m.release(ctx, tx, id, []string{StatusHeld}, StatusExpired, now)
+			if ok {
+				n++
+			}
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Hold takes the places for a few minutes; the returned appointment carries HoldToken, the
+// capability to answer the questions and confirm.
+func (m *Module) Hold(ctx context.Context, req HoldRequest) (*Appointment, error) {
+	var a *Appointment
+	err := m.inTx(ctx, func(tx *store.Tx) error {
+		var err error
+		a, err = m.holdTx(ctx, tx, req, true)
+		return err
+	})
+	return a, m.withNearest(ctx, err, req)
+}
+
+func (m *Module) withNearest(ctx context.Context, err error, req HoldRequest) error {
+	var full *SlotFullError
+	if errors.As(err, &full) {
+		if s, e := m.Slot(ctx, m.db.Read(), req.SlotID); e == nil {
+			if svc, e := m.Service(ctx, m.db.Read(), s.ServiceID); e == nil {
+				full.Nearest = m.Nearest(ctx, &svc, s.PlaceID, s.Start, req.Units, 5)
+			}
+		}
+	}
+	return err
+}
+
+func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, held bool) (*Appointment, error) {
+	now := m.now()
+	s, err := m.Slot(ctx, tx, req.SlotID)
+	if err != nil {
+		return nil, err
+	}
+	if req.ServiceID != 0 && req.ServiceID != s.ServiceID {
+		return nil, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
+	}
+	svc, err := m.Service(ctx, tx, s.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if !svc.Active {
+		return nil, errs.New(errs.NotFound, "appointments.error.no_service")
+	}
+	first, ids, end, err := m.reserve(ctx, tx, &svc, req, now)
+	if err != nil {
+		return nil, err
+	}
+	a := &Appointment{OrgID: svc.OrgID, Ref: newRef(), ServiceID: svc.ID, PlaceID: first.PlaceID, Start: first.Start, End: end,
+		Units: max(req.Units, 1), Status: StatusHeld, State: "booked", Lang: req.Lang, ReplacesID: req.ReplacesID,
+		Overbooked: req.Overbook, CreatedAt: now, SlotIDs: ids, ServiceName: svc.Name}
+	if a.Lang == "" {
+		a.Lang = "fr"
+	}
+	var holdHash string
+	if held {
+		a.HoldToken, holdHash = newToken()
+		a.HoldExpires = now.Add(time.Duration(svc.HoldMinutes) * time.Minute)
+	}
+	var exp any
+	if held {
+		exp = a.HoldExpires
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
+		hold_hash, hold_expires_at, lang, replaces_id, overbooked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, holdHash, exp, a.Lang, a.ReplacesID, b2i(a.Overbooked), now).Scan(&a.ID); err != nil {
+		return nil, fmt.Errorf("insert hold: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO appt_appointment_slots (appointment_id, slot_id) VALUES (?, ?)`, a.ID, id); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Details are the citizen's answers.
+type Details struct {
+	Email, Phone, Name string
+	CitizenID          int64
+	Answers            map[string]string
+	AntsIDs            string // raw, as typed
+	// AgentID is set when an agent books on behalf of the citizen.
+	AgentID int64
+}
+
+// checkDetails validates the answers against the service's questions.
+func checkDetails(svc *Service, d *Details, units int) error {
+	d.Email = strings.ToLower(strings.TrimSpace(d.Email))
+	d.Name = strings.TrimSpace(d.Name)
+	d.Phone = normPhone(d.Phone)
+	if d.Name == "" || len(d.Name) > 200 {
+		return errs.OnField(errs.Invalid, "name", "appointments.error.required")
+	}
+	if at := strings.IndexByte(d.Email, '@'); at < 1 || at == len(d.Email)-1 || len(d.Email) > 254 || strings.ContainsAny(d.Email, " <>\"") {
+		return errs.OnField(errs.Invalid, "email", "appointments.error.email")
+	}
+	if d.Phone != "" && (len(d.Phone) < 10 || len(d.Phone) > 15) {
+		return errs.OnField(errs.Invalid, "phone", "appointments.error.phone")
+	}
+	for _, q := range svc.Questions {
+		v := strings.TrimSpace(d.Answers[q.Key])
+		if q.Required && v == "" {
+			return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.required")
+		}
+		if q.Kind == "choice" && v != "" {
+			ok := false
+			for _, c := range q.Choices {
+				ok = ok || c == v
+			}
+			if !ok {
+				return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.choice")
+			}
+		}
+		if len(v) > 2000 {
+			return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.too_long")
+		}
+	}
+	if svc.AntsReason != "" {
+		ids, bad := ParseAntsIDs(d.AntsIDs)
+		switch {
+		case len(bad) > 0:
+			return errs.OnField(errs.Invalid, "ants_ids", "appointments.error.ants_format", "id", bad[0])
+		case len(ids) == 0:
+			return errs.OnField(errs.Invalid, "ants_ids", "appointments.error.ants_required")
+		case len(ids) > units:
+			return errs.OnField(errs.Invalid, "ants_ids", "appointments.error.ants_too_many", "max", units)
+		}
+	}
+	return nil
+}
+
+func normPhone(p string) string {
+	var b strings.Builder
+	for i, r := range strings.TrimSpace(p) {
+		if (r >= '0' && r <= '9') || (r == '+' && i == 0) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// SaveDetails stores the answers on a hold (before the recap).
+func (m *Module) SaveDetails(ctx context.Context, holdToken string, d Details) (*Appointment, error) {
+	a, err := m.ByHoldToken(ctx, holdToken)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := m.Service(ctx, m.db.Read(), a.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDetails(&svc, &d, a.Units); err != nil {
+		return a, err
+	}
+	ids, _ := ParseAntsIDs(d.AntsIDs)
+	err = m.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE appt_appointments SET email = ?, phone = ?, name = ?, answers = ?, ants_ids = ?, citizen_id = ?
+			WHERE id = ? AND status = 'held' AND hold_expires_at > ?`, d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ids, ","), d.CitizenID, a.ID, m.now())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.New(errs.Conflict, keyHoldExpired)
+		}
+		return nil
+	})
+	if err != nil {
+		return a, err
+	}
+	return m.ByHoldToken(ctx, holdToken)
+}
+
+// Confirm turns a hold into an appointment, checking the per-citizen rules; the hold's
+// expiry is checked in the same conditional UPDATE that confirms it.
+func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*Appointment, error) {
+	a, err := m.ByHoldToken(ctx, holdToken)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := m.Service(ctx, m.db.Read(), a.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDetails(&svc, &d, a.Units); err != nil {
+		return nil, err
+	}
+	if err := m.antsPrecheck(ctx, &svc, d.AntsIDs); err != nil {
+		return nil, err
+	}
+	err = m.inTx(ctx, func(tx *store.Tx) error {
+		return m.confirmTx(ctx, tx, a, &svc, d, true)
+	})
+	if errs.CodeOf(err) == errs.Conflict && err != nil && strings.Contains(err.Error(), keyHoldExpired) {
+		// Give the place back now rather than at the next sweep.
+		_ = m.inTx(ctx, func(tx *store.Tx) error {
+			_, e := m.release(ctx, tx, a.ID, []string{StatusHeld}, StatusExpired, m.now())
+			return e
+		})
+	}
+	return a, err
+}
+
+// Book holds and confirms in one transaction (the API's createAppointment, agents' booking).
+func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appointment, error) {
+	s, err := m.Slot(ctx, m.db.Read(), req.SlotID)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := m.Service(ctx, m.db.Read(), s.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDetails(&svc, &d, max(req.Units, 1)); err != nil {
+		return nil, err
+	}
+	if err := m.antsPrecheck(ctx, &svc, d.AntsIDs); err != nil {
+		return nil, err
+	}
+	var a *Appointment
+	err = m.inTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if a, err = m.holdTx(ctx, tx, req, false); err != nil {
+			return err
+		}
+		return m.confirmTx(ctx, tx, a, &svc, d, false)
+	})
+	return a, m.withNearest(ctx, err, req)
+}
+
+func (m *Module) confirmTx(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, d Details, checkHold bool) error {
+	now := m.now()
+	ids, _ := ParseAntsIDs(d.AntsIDs)
+	var cancelHash, manageHash string
+	a.CancelToken, cancelHash = newToken()
+	a.ManageToken, manageHash = newToken()
+	q := `UPDATE appt_appointments SET status = 'confirmed', confirmed_at = ?, email = ?, phone = ?, name = ?, answers = ?, ants_ids = ?,
+		citizen_id = ?, booked_by = ?, cancel_hash = ?, manage_hash = ?, hold_hash = '', hold_expires_at = NULL WHERE id = ? AND status = 'held'`
+	args := []any{now, d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ids, ","), d.CitizenID, d.AgentID, cancelHash, manageHash, a.ID}
+	if checkHold {
+		q += ` AND hold_expires_at > ?`
+		args = append(args, now)
+	}
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("confirm: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		var status string
+		_ = tx.QueryRowContext(ctx, `SELECT status FROM appt_appointments WHERE id = ?`, a.ID).Scan(&status)
+		if status == StatusConfirmed {
+			return errs.New(errs.Conflict, "appointments.error.already_confirmed")
+		}
+		return errs.New(errs.Conflict, keyHoldExpired)
+	}
+	a.Status, a.Email, a.Phone, a.Name, a.Answers, a.AntsIDs, a.CitizenID, a.ConfirmedAt = StatusConfirmed, d.Email, d.Phone, d.Name, d.Answers, ids, d.CitizenID, now
+	if a.ReplacesID != 0 {
+		// The rescheduled appointment goes only now that its replacement is confirmed.
+		ok, err := m.release(ctx, tx, a.ReplacesID, []string{StatusConfirmed}, StatusCancelled, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errs.New(errs.Conflict, "appointments.error.replaced_gone")
+		}
+	}
+	if d.AgentID == 0 || !a.Overbooked {
+		if err := m.checkRules(ctx, tx, a, svc, now); err != nil {
+			return err
+		}
+	}
+	need := svc.NeedKey()
+	persons := [][2]string{{"email", d.Email}}
+	if d.Phone != "" {
+		persons = append(persons, [2]string{"phone", d.Phone})
+	}
+	for _, id := range ids {
+		persons = append(persons, [2]string{"ants", id})
+	}
+	for _, p := range persons {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO appt_persons (appointment_id, need, kind, value) VALUES (?, ?, ?, ?)`, a.ID, need, p[0], p[1]); err != nil {
+			if store.IsUniqueViolation(err) {
+				return errs.OnField(errs.Conflict, personField(p[0]), rulePrefix+"same_person_"+p[0])
+			}
+			return err
+		}
+	}
+	return m.jobs.Enqueue(ctx, tx, ConfirmedArgs{ID: a.ID, Cancel: a.CancelToken, Manage: a.ManageToken}, nil)
+}
+
+func personField(kind string) string {
+	switch kind {
+	case "phone":
+		return "phone"
+	case "ants":
+		return "ants_ids"
+	}
+	return "email"
+}
+
+// checkRules applies the per-citizen limits; replaced appointments are already released.
+func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, now time.Time) error {
+	if svc.MaxUpcoming > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND service_id = ? AND status = 'confirmed'
+			AND starts_at > ? AND id <> ?`, a.Email, svc.ID, now, a.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= svc.MaxUpcoming {
+			return errs.OnField(errs.Conflict, "email", rulePrefix+"max_upcoming", "max", svc.MaxUpcoming)
+		}
+	}
+	if svc.MaxUpcomingCategory > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND status = 'confirmed' AND starts_at > ? AND id <> ?
+			AND service_id IN (SELECT id FROM appt_services WHERE category_id = ?)`, a.Email, now, a.ID, svc.CategoryID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= svc.MaxUpcomingCategory {
+			return errs.OnField(errs.Conflict, "email", rulePrefix+"max_upcoming_category", "max", svc.MaxUpcomingCategory)
+		}
+	}
+	if svc.MinGapDays > 0 {
+		gap := time.Duration(svc.MinGapDays) * 24 * time.Hour
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND service_id = ? AND status = 'confirmed'
+			AND id <> ? AND starts_at > ? AND starts_at < ?`, a.Email, svc.ID, a.ID, a.Start.Add(-gap), a.Start.Add(gap)).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errs.OnField(errs.Conflict, "email", rulePrefix+"min_gap", "days", svc.MinGapDays)
+		}
+	}
+	return nil
+}
+
+const apptCols = `a.id, a.org_id, a.ref, a.service_id, a.place_id, a.starts_at, a.ends_at, a.units, a.status, a.state, a.hold_expires_at,
+	a.citizen_id, a.email, a.phone, a.name, a.answers, a.ants_ids, a.lang, a.replaces_id, a.overbooked, a.booked_by, a.message,
+	a.created_at, a.confirmed_at, a.cancelled_at, s.name, p.name, p.address || ', ' || p.zip_code || ' ' || p.city`
+
+const apptFrom = ` FROM appt_appointments a JOIN appt_services s ON s.id = a.service_id JOIN appt_places p ON p.id = a.place_id `
+
+func scanAppt(sc interface{ Scan(...any) error }) (*Appointment, error) {
+	a := &Appointment{}
+	var hold, conf, canc sql.NullTime
+	var answers, ants string
+	var over int
+	if err := sc.Scan(&a.ID, &a.OrgID, &a.Ref, &a.ServiceID, &a.PlaceID, &a.Start, &a.End, &a.Units, &a.Status, &a.State, &hold,
+		&a.CitizenID, &a.Email, &a.Phone, &a.Name, &answers, &ants, &a.Lang, &a.ReplacesID, &over, &a.BookedBy, &a.Message,
+		&a.CreatedAt, &conf, &canc, &a.ServiceName, &a.PlaceName, &a.PlaceAddress); err != nil {
+		return nil, err
+	}
+	a.Start, a.End, a.CreatedAt = a.Start.UTC(), a.End.UTC(), a.CreatedAt.UTC()
+	a.HoldExpires, a.ConfirmedAt, a.CancelledAt = hold.Time.UTC(), conf.Time.UTC(), canc.Time.UTC()
+	if !hold.Valid {
+		a.HoldExpires = time.Time{}
+	}
+	if !conf.Valid {
+		a.ConfirmedAt = time.Time{}
+	}
+	if !canc.Valid {
+		a.CancelledAt = time.Time{}
+	}
+	a.Overbooked = over == 1
+	_ = json.Unmarshal([]byte(answers), &a.Answers)
+	if ants != "" {
+		a.AntsIDs = strings.Split(ants, ",")
+	}
+	return a, nil
+}
+
+func (m *Module) apptWhere(ctx context.Context, q store.Querier, where string, args ...any) (*Appointment, error) {
+	a, err := scanAppt(q.QueryRowContext(ctx, `SELECT `+apptCols+apptFrom+`WHERE `+where, args...))
+	if err == sql.ErrNoRows {
+		return nil, errs.New(errs.NotFound, keyBadToken)
+	}
+	return a, err
+}
+
+// ByHoldToken finds a hold by its capability token (expired or not).
+func (m *Module) ByHoldToken(ctx context.Context, raw string) (*Appointment, error) {
+	if raw == "" {
+		return nil, errs.New(errs.NotFound, keyBadToken)
+	}
+	a, err := m.apptWhere(ctx, m.db.Read(), `a.hold_hash = ?`, hashToken(raw))
+	if err != nil {
+		return nil, err
+	}
+	if a.Status != StatusHeld {
+		return a, errs.New(errs.Conflict, keyHoldExpired)
+	}
+	a.HoldToken = raw
+	return a, nil
+}
+
+// ByToken finds a confirmed (or cancelled) appointment by its cancel or manage token.
+func (m *Module) ByToken(ctx context.Context, raw string) (*Appointment, error) {
+	if len(raw) < 20 || len(raw) > 64 {
+		return nil, errs.New(errs.NotFound, keyBadToken)
+	}
+	h := hashToken(raw)
+	return m.apptWhere(ctx, m.db.Read(), `(a.cancel_hash = ? OR a.manage_hash = ?)`, h, h)
+}
+
+// Appointment returns one appointment by ID.
+func (m *Module) Appointment(ctx context.Context, id int64) (*Appointment, error) {
+	a, err := m.apptWhere(ctx, m.db.Read(), `a.id = ?`, id)
+	if err != nil && errs.CodeOf(err) == errs.NotFound {
+		return nil, errs.New(errs.NotFound, "appointments.error.no_appointment")
+	}
+	return a, err
+}
+
+// Cancel cancels by capability token: the places are free again at once. A token of an
+// appointment already cancelled is refused (it cannot be used twice).
+func (m *Module) Cancel(ctx context.Context, token, message string) (*Appointment, error) {
+	a, err := m.ByToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return a, m.cancel(ctx, a, message, 0)
+}
+
+// CancelByAgent cancels with a message to the citizen.
+func (m *Module) CancelByAgent(ctx context.Context, agent *kernel.Agent, id int64, message string) (*Appointment, error) {
+	a, err := m.Appointment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.OrgID != agent.OrgID {
+		return nil, errs.New(errs.NotFound, "appointments.error.no_appointment")
+	}
+	return a, m.cancel(ctx, a, message, agent.ID)
+}
+
+func (m *Module) cancel(ctx context.Context, a *Appointment, message string, agentID int64) error {
+	now := m.now()
+	return m.inTx(ctx, func(tx *store.Tx) error {
+		ok, err := m.release(ctx, tx, a.ID, []string{StatusConfirmed}, StatusCancelled, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errs.New(errs.Conflict, "appointments.error.already_cancelled")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appt_appointments SET message = ?, cancel_hash = '', manage_hash = '' WHERE id = ?`, message, a.ID); err != nil {
+			return err
+		}
+		a.Status, a.CancelledAt, a.Message = StatusCancelled, now, message
+		if agentID != 0 && m.audit != nil {
+			if err := m.audit.Record(ctx, tx, kernel.AuditEntry{Action: "appointments.cancel", ResourceType: "appointment",
+				ResourceID: a.Ref, After: map[string]any{"message": message}}); err != nil {
+				return err
+			}
+		}
+		return m.jobs.Enqueue(ctx, tx, CancelledArgs{ID: a.ID, ByAgent: agentID != 0}, nil)
+	})
+}
+
+// Reschedule holds a new slot for the appointment of the manage token; the old one stays
+// until the new hold is confirmed (ConfirmReschedule).
+func (m *Module) Reschedule(ctx context.Context, token string, slotID int64) (*Appointment, error) {
+	old, err := m.ByToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if old.Status != StatusConfirmed {
+		return nil, errs.New(errs.Conflict, "appointments.error.already_cancelled")
+	}
+	return m.Hold(ctx, HoldRequest{SlotID: slotID, ServiceID: old.ServiceID, Units: old.Units, ReplacesID: old.ID, Lang: old.Lang})
+}
+
+// DetailsOf returns the details an appointment was booked with (for a reschedule).
+func DetailsOf(a *Appointment) Details {
+	return Details{Email: a.Email, Phone: a.Phone, Name: a.Name, CitizenID: a.CitizenID, Answers: a.Answers, AntsIDs: strings.Join(a.AntsIDs, " ")}
+}
