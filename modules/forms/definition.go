@@ -151,8 +151,14 @@ func (d *Definition) StepIndex(key string) int {
 	return -1
 }
 
-// Validate checks a definition; problems are named by their path in the document.
-func (d *Definition) Validate() error {
+// Validate checks a definition ready to publish; problems are named by their path in the document.
+func (d *Definition) Validate() error { return d.validate(false) }
+
+// ValidateDraft is Validate for a version being built: a step or section may still be empty
+// (the builder adds a step, then its questions); publishing checks everything.
+func (d *Definition) ValidateDraft() error { return d.validate(true) }
+
+func (d *Definition) validate(draft bool) error {
 	var ps []Problem
 	bad := func(path, code, key string, args ...any) {
 		ps = append(ps, Problem{Path: path, Code: code, Key: key, Args: args})
@@ -218,7 +224,7 @@ func (d *Definition) Validate() error {
 					bad(cp+".repeat", "range", "forms.error.repeat", "max", maxRepeat)
 				}
 			}
-			if len(sec.Questions) == 0 {
+			if len(sec.Questions) == 0 && !draft {
 				bad(cp+".questions", "required", "forms.error.no_questions")
 			}
 			for qi := range sec.Questions {

@@ -254,7 +254,6 @@ type qview struct {
 	Files   []FileRef
 	Options []optView
 	If      string // the condition as JSON, for the browser
-	Hidden  bool   // hidden until the browser's script shows it
 }
 
 type optView struct{ Value, Label, Hint string }
@@ -414,7 +413,9 @@ func (m *Module) renderStep(w http.ResponseWriter, r *http.Request, c *current, 
 		if q.If != nil {
 			b, _ := json.Marshal(q.If)
 			qv.If = string(b)
-			qv.Hidden = !q.If.Holds(prev)
+			// Not hidden by the server: without JavaScript nothing could show it again once
+			// the citizen answers; forms.js hides it on load, and the server ignores the
+			// answer when the condition does not hold.
 			collect(q.If, prev, refs)
 		}
 		return qv

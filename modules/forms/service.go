@@ -20,7 +20,7 @@ import (
 // SaveForm validates def and stores it as the form's draft version: a new form, a new version
 // after a frozen one, or an edit of the current draft. Audited, in tx.
 func (m *Module) SaveForm(ctx context.Context, tx *store.Tx, orgID int64, def *Definition) (Form, error) {
-	if err := def.Validate(); err != nil {
+	if err := def.ValidateDraft(); err != nil {
 		return Form{}, err
 	}
 	now := m.now()

@@ -1,0 +1,263 @@
+package forms
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/servertest"
+	"parvis.org/parvis/kernel/store"
+	"parvis.org/parvis/kernel/store/storetest"
+	"parvis.org/parvis/modules/workflow"
+)
+
+const (
+	crashDSN   = "PARVIS_FORMS_CRASH_DATABASE"
+	crashToken = "PARVIS_FORMS_CRASH_TOKEN"
+	crashForm  = `
+key: crash
+title: Demande
+settings: {email_question: email}
+steps:
+  - key: s
+    title: Vous
+    sections:
+      - key: s1
+        questions:
+          - {key: nom, type: text, label: Nom, required: true}
+          - {key: email, type: email, label: Courriel, required: true}
+`
+	crashWorkers = 4
+)
+
+// crashSubmit posts one response over HTTP with its idempotency key and returns the status
+// and reference.
+func crashSubmit(base, token, key string) (int, string, error) {
+	body := fmt.Sprintf(`{"answers":{"nom":"Personne %s","email":"%s@example.org"}}`, key, key)
+	req, _ := http.NewRequest("POST", base+"/api/forms/crash/responses", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	_, rest, _ := strings.Cut(string(b), `"reference":"`)
+	ref, _, _ := strings.Cut(rest, `"`)
+	return res.StatusCode, ref, nil
+}
+
+// TestCrashChild is the child of TestCrashBurst: workers submit responses over HTTP in a
+// burst, each printing "C key ref" only once the server confirmed it; every fifth one is sent
+// twice, as a client that lost the first answer retries. It loops until killed.
+func TestCrashChild(t *testing.T) {
+	dsn := os.Getenv(crashDSN)
+	if dsn == "" {
+		t.Skip("child process of TestCrashBurst")
+	}
+	s := servertest.NewNode(t, dsn, servertest.Options{})
+	token := os.Getenv(crashToken)
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	var wg sync.WaitGroup
+	for w := range crashWorkers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				key := fmt.Sprintf("w%d-%06d", w, i)
+				st, ref, err := crashSubmit(s.URL, token, key)
+				if err != nil || st != http.StatusCreated {
+					say("E %s %d %v", key, st, err)
+					os.Exit(3)
+				}
+				if i%5 == 0 {
+					st2, ref2, err := crashSubmit(s.URL, token, key)
+					if err != nil || st2 != http.StatusOK || ref2 != ref {
+						say("E %s retry %d %s (first %s) %v", key, st2, ref2, ref, err)
+						os.Exit(3)
+					}
+				}
+				say("C %s %s", key, ref)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCrashBurst SIGKILLs a process in the middle of a burst of submissions, then checks on
+// the reopened database that every confirmed submission is stored exactly once with its
+// workflow resource, its receipt mail and its webhook event, that nothing is duplicated, and
+// that retrying any key (confirmed or in flight at the kill) gives one response per key.
+func TestCrashBurst(t *testing.T) {
+	if os.Getenv(crashDSN) != "" {
+		t.Skip("in the child")
+	}
+	for _, d := range storetest.Engines() {
+		t.Run(string(d), func(t *testing.T) {
+			dsn := servertest.SharedURL(t, d)
+			s := servertest.NewNode(t, dsn, servertest.Options{})
+			m := moduleOf(t, s)
+			ctx := context.Background()
+			org := s.DefaultOrg()
+			admin := s.NewOrgAdmin(org, "admin@ville.test")
+			actx := kernel.WithAgent(ctx, admin)
+			if err := s.DB.InTx(actx, func(tx *store.Tx) error { _, err := m.SaveForm(actx, tx, org, mustDef(t, crashForm)); return err }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Publish(actx, org, "crash"); err != nil {
+				t.Fatal(err)
+			}
+			// A webhook subscriber, so each submission also queues its event.
+			for _, in := range s.Modules {
+				if wm, ok := in.Module.(*workflow.Module); ok {
+					if err := wm.SaveEndpoint(ctx, org, workflow.Endpoint{Key: "hook", URL: "http://127.0.0.1:9/hook", Secret: "0123456789abcdef",
+						Events: []string{"forms.response.submitted"}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			token := s.APIToken(s.NewAgent(org, "app@ville.test", PermSubmit), PermSubmit)
+
+			confirmed := crashRun(t, dsn, token, 40)
+
+			// Reopen: a fresh process state on the same database.
+			s2 := servertest.NewNode(t, dsn, servertest.Options{})
+			m2 := moduleOf(t, s2)
+			q := s2.DB.Read()
+			count := func(query string, args ...any) int {
+				t.Helper()
+				var n int
+				if err := q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+					t.Fatalf("%s: %v", query, err)
+				}
+				return n
+			}
+			for key, ref := range confirmed {
+				if n := count(`SELECT COUNT(*) FROM forms_responses WHERE ref = ? AND submit_key = ?`, ref, "k:"+hashToken("crash\x00"+key)); n != 1 {
+					t.Errorf("confirmed %s (%s): %d responses", key, ref, n)
+				}
+				if _, err := m2.wf.State(ctx, workflow.Ref{Type: ResourceType, ID: ref}); err != nil {
+					t.Errorf("confirmed %s: no workflow resource: %v", ref, err)
+				}
+			}
+			// Every stored response (the confirmed and those committed just before the kill)
+			// has one receipt mail and one webhook event, and each key one response.
+			stored := count(`SELECT COUNT(*) FROM forms_responses`)
+			if n := count(`SELECT COUNT(DISTINCT submit_key) FROM forms_responses`); n != stored {
+				t.Errorf("%d responses for %d keys", stored, n)
+			}
+			if n := count(`SELECT COUNT(*) FROM forms_responses r WHERE (SELECT COUNT(*) FROM mail_attachments a WHERE a.name = 'recu-' || r.ref || '.pdf') <> 1`); n != 0 {
+				t.Errorf("%d responses without exactly one receipt", n)
+			}
+			if n := count(`SELECT COUNT(*) FROM mail_attachments WHERE name LIKE 'recu-%'`); n != stored {
+				t.Errorf("%d receipts for %d responses", n, stored)
+			}
+			if n := count(`SELECT COUNT(*) FROM workflow_deliveries WHERE event = 'forms.response.submitted'`); n != stored {
+				t.Errorf("%d webhook events for %d responses", n, stored)
+			}
+			if n := count(`SELECT COUNT(DISTINCT idem_key) FROM workflow_deliveries WHERE event = 'forms.response.submitted'`); n != stored {
+				t.Errorf("%d idempotency keys for %d responses", n, stored)
+			}
+			// The clients retry: confirmed keys get their response back, the keys in flight at
+			// the kill get one (the first commit's, or a new one), never two.
+			retry := map[string]string{}
+			for key := range confirmed {
+				retry[key] = confirmed[key]
+			}
+			last := map[int]int{}
+			for key := range confirmed {
+				w, i := keyParts(key)
+				last[w] = max(last[w], i+1)
+			}
+			for w := range crashWorkers {
+				retry[fmt.Sprintf("w%d-%06d", w, last[w])] = ""
+			}
+			for key, want := range retry {
+				st, ref, err := crashSubmit(s2.URL, token, key)
+				if err != nil || (want != "" && (st != http.StatusOK || ref != want)) || (want == "" && st != http.StatusOK && st != http.StatusCreated) {
+					t.Errorf("retry %s: %d %s (want %q) %v", key, st, ref, want, err)
+				}
+				if n := count(`SELECT COUNT(*) FROM forms_responses WHERE submit_key = ?`, "k:"+hashToken("crash\x00"+key)); n != 1 {
+					t.Errorf("after retrying %s: %d responses", key, n)
+				}
+			}
+			t.Logf("%s: %d confirmed before SIGKILL, %d stored", d, len(confirmed), stored)
+		})
+	}
+}
+
+func keyParts(key string) (w, i int) {
+	a, b, _ := strings.Cut(strings.TrimPrefix(key, "w"), "-")
+	w, _ = strconv.Atoi(a)
+	i, _ = strconv.Atoi(b)
+	return w, i
+}
+
+func moduleOf(t *testing.T, s *servertest.Server) *Module {
+	t.Helper()
+	for _, in := range s.Modules {
+		if m, ok := in.Module.(*Module); ok {
+			return m
+		}
+	}
+	t.Fatal("forms module not built")
+	return nil
+}
+
+// crashRun re-executes the test binary as the child, SIGKILLs it once n submissions are
+// confirmed, and returns every confirmed key with its reference.
+func crashRun(t *testing.T, dsn, token string, n int) map[string]string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDSN+"="+dsn, crashToken+"="+token)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	confirmed := map[string]string{}
+	sc := bufio.NewScanner(out)
+	killed := false
+	for sc.Scan() {
+		kind, rest, _ := strings.Cut(sc.Text(), " ")
+		switch kind {
+		case "C":
+			key, ref, _ := strings.Cut(rest, " ")
+			if _, dup := confirmed[key]; dup {
+				t.Errorf("key %s confirmed twice", key)
+			}
+			confirmed[key] = ref
+		case "E":
+			t.Errorf("child failed: %s", rest)
+		}
+		if len(confirmed) >= n && !killed {
+			// Lines already written are still read: those were confirmed too.
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("child ended before it was killed: %v", err)
+	}
+	return confirmed
+}
