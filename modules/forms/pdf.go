@@ -73,13 +73,9 @@ type receiptData struct {
 	Lines            []Line
 }
 
-func (m *Module) sendReceipt(ctx context.Context, tx *store.Tx, s Submission, r Response) error {
+func (m *Module) sendReceipt(ctx context.Context, tx *store.Tx, s Submission, r Response, pdf []byte) error {
 	if s.Email == "" {
 		return nil
-	}
-	pdf, err := m.receiptPDF(r, s.Def)
-	if err != nil {
-		return err
 	}
 	return m.mail.Send(ctx, tx, kernel.Mail{To: []string{s.Email}, Lang: r.Lang, Template: "forms/receipt", OrgID: r.OrgID,
 		Data: receiptData{Title: s.Def.Title, Ref: r.Ref, Link: "/compte/demandes/" + r.Ref,

@@ -169,9 +169,40 @@ type Submission struct {
 // transaction: nothing of it exists unless all of it does. A second submission with the same
 // SubmitKey returns the first response (Conflict code "forms.error.already_submitted").
 func (m *Module) Submit(ctx context.Context, s Submission) (Response, error) {
+	// A unique violation means a concurrent twin took the same reference (drawn before the
+	// transaction) or the same SubmitKey: trying again draws a new reference, or returns the
+	// twin's response through the SubmitKey check.
+	for attempt := 0; ; attempt++ {
+		resp, err := m.submitOnce(ctx, s)
+		if err != nil && store.IsUniqueViolation(err) && attempt < 3 {
+			continue
+		}
+		return resp, err
+	}
+}
+
+func (m *Module) submitOnce(ctx context.Context, s Submission) (Response, error) {
 	var resp Response
 	var files []string
-	err := m.db.InTx(ctx, func(tx *store.Tx) error {
+	// The reference and the receipt PDF (tens of milliseconds of work) are made before the
+	// write transaction, which on SQLite holds the only writer and on PostgreSQL the form's
+	// row lock: the transaction then only writes.
+	ref, err := newRef(ctx, m.db.Read())
+	if err != nil {
+		return resp, err
+	}
+	now := m.now()
+	lang := s.Lang
+	if lang == "" {
+		lang = "fr"
+	}
+	var receipt []byte
+	if s.Email != "" {
+		if receipt, err = m.receiptPDF(Response{Ref: ref, Lang: lang, Answers: s.Answers, CreatedAt: now}, s.Def); err != nil {
+			return resp, err
+		}
+	}
+	err = m.db.InTx(ctx, func(tx *store.Tx) error {
 		if s.SubmitKey != "" {
 			if r, err := scanResponse(tx.QueryRowContext(ctx, `SELECT `+respCols+` FROM forms_responses WHERE submit_key = ?`, s.SubmitKey)); err == nil {
 				resp = r
@@ -216,11 +247,6 @@ func (m *Module) Submit(ctx context.Context, s Submission) (Response, error) {
 				return errs.New(errs.Conflict, "forms.error.one_per_citizen")
 			}
 		}
-		ref, err := newRef(ctx, tx)
-		if err != nil {
-			return err
-		}
-		now := m.now()
 		answers, err := json.Marshal(s.Answers)
 		if err != nil {
 			return err
@@ -231,10 +257,6 @@ func (m *Module) Submit(ctx context.Context, s Submission) (Response, error) {
 		}
 		if s.SubmitKey != "" {
 			skey = s.SubmitKey
-		}
-		lang := s.Lang
-		if lang == "" {
-			lang = "fr"
 		}
 		search := s.Def.SearchText(ref, s.Answers)
 		resp = Response{OrgID: s.Form.OrgID, FormID: s.Form.ID, Version: s.Def.Version, Ref: ref, CitizenID: s.CitizenID,
@@ -295,7 +317,7 @@ func (m *Module) Submit(ctx context.Context, s Submission) (Response, error) {
 			st.State, st.PublicLabel, st.UnitID, resp.ID); err != nil {
 			return err
 		}
-		return m.sendReceipt(ctx, tx, s, resp)
+		return m.sendReceipt(ctx, tx, s, resp, receipt)
 	})
 	if err != nil {
 		return resp, err

@@ -271,11 +271,18 @@ const refAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 // newRef draws 8 characters (about 40 bits) until one is unused.
 func newRef(ctx context.Context, q store.Querier) (string, error) {
 	for range 10 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		out := make([]byte, 8)
-		for i, x := range b {
-			out[i] = refAlphabet[int(x)%len(refAlphabet)]
+		// Rejection sampling: bytes past the last whole multiple of the alphabet's size are
+		// drawn again, so every character is equally likely (31^8 ≈ 2^39 references).
+		out := make([]byte, 0, 8)
+		limit := byte(256 - 256%len(refAlphabet))
+		var b [16]byte
+		for len(out) < 8 {
+			_, _ = rand.Read(b[:])
+			for _, x := range b {
+				if x < limit && len(out) < 8 {
+					out = append(out, refAlphabet[int(x)%len(refAlphabet)])
+				}
+			}
 		}
 		var n int
 		if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM forms_responses WHERE ref = ?`, string(out)).Scan(&n); err != nil {
