@@ -112,7 +112,7 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 
 // Start schedules the periodic sweep (drafts, retention) and creates the demo forms.
 func (m *Module) Start(ctx context.Context) error {
-	if m.cfg != nil && m.cfg.Demo {
+	if m.cfg != nil && m.cfg.Demo && m.cfg.Suite == "" { // a suite brings its own forms
 		if err := m.InstallExamples(ctx, 0, nil, 0); err != nil {
 			m.log.Error("forms demo", "err", err)
 		}

@@ -53,7 +53,7 @@ func TestCLI(t *testing.T) {
 		}
 	}
 	b, err := os.ReadFile(out)
-	if err != nil || !strings.Contains(string(b), "key: rdv-titres") || strings.Contains(string(b), "sites:") {
+	if err != nil || !strings.Contains(string(b), "key: appointments") || strings.Contains(string(b), "sites:") {
 		t.Fatalf("export file: %v\n%s", err, b)
 	}
 	// The missing reference is reported too when the modules are all there.

@@ -79,29 +79,41 @@ func (m *Module) Load(ctx context.Context, org int64, file string, src []byte) (
 		_, _, err := m.source(ctx, org, name)
 		return err == nil
 	}
+	var incs []*Suite
+	loaded := false
 	s, err := reg2.parse(file, src, func(section, key string) bool {
-		_, ok := recs[rkey{section, key}]
-		return ok || m.includedHas(ctx, org, file, src, section, key)
+		if _, ok := recs[rkey{section, key}]; ok {
+			return true
+		}
+		if !loaded { // parsed once per load, not once per reference
+			incs, loaded = m.included(ctx, org, src), true
+		}
+		for _, inc := range incs {
+			if inc.has(section, key) {
+				return true
+			}
+		}
+		return false
 	})
 	return s, err
 }
 
-// includedHas tells whether a suite included by src defines the item, so a suite may refer
-// to what the suites it includes create.
-func (m *Module) includedHas(ctx context.Context, org int64, file string, src []byte, section, key string) bool {
+// included loads the suites src includes (those that load), so a suite may refer to what
+// the suites it includes create.
+func (m *Module) included(ctx context.Context, org int64, src []byte) []*Suite {
 	var h struct {
 		Include []string `yaml:"include"`
 	}
 	if err := yamlUnmarshal(src, &h); err != nil {
-		return false
+		return nil
 	}
+	var out []*Suite
 	for _, name := range h.Include {
-		inc, err := m.Find(ctx, org, name)
-		if err == nil && inc.has(section, key) {
-			return true
+		if inc, err := m.Find(ctx, org, name); err == nil {
+			out = append(out, inc)
 		}
 	}
-	return false
+	return out
 }
 
 // ReadFile loads a suite from a path on disk, or a built-in or uploaded one by name.

@@ -5,7 +5,7 @@
 // nothing, a newer version updates what it created, and whatever the town changed by hand
 // is reported as a conflict, never overwritten. Sections come from modules through the
 // kernel.PointSuiteSection extension point; this package carries adapters for the kernel's
-// identity part, the workflow engine and the portal. It also exports a town's services as
+// identity part, the workflow engine, the portal, forms and appointments. It also exports a town's services as
 // a suite file, serves a back-office catalogue, and contributes `parvis doctor`.
 package suites
 
@@ -23,6 +23,8 @@ import (
 	"parvis.org/parvis/kernel/audit"
 	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/store"
+	"parvis.org/parvis/modules/appointments"
+	"parvis.org/parvis/modules/forms"
 	"parvis.org/parvis/modules/portal"
 	"parvis.org/parvis/modules/workflow"
 )
@@ -97,6 +99,26 @@ func (m *Module) sections() []kernel.Extension {
 	return out
 }
 
+// adapters are the sections over modules that publish no service of their own: forms and
+// appointments are found through the workflow resource types they contribute, whose
+// provider is the module itself.
+func (m *Module) adapters(all []kernel.Declared) ([]Section, error) {
+	rts, err := kernel.Contributions[workflow.ResourceType](all, workflow.PointResourceType)
+	if err != nil {
+		return nil, err
+	}
+	var out []Section
+	for _, rt := range rts {
+		switch p := rt.Provider.(type) {
+		case *forms.Module:
+			out = append(out, &formsSection{m: m, f: p})
+		case *appointments.Module:
+			out = append(out, &meetingPointsSection{m: m, a: p}, &servicesSection{m: m, a: p})
+		}
+	}
+	return out, nil
+}
+
 // Declare lists what the module brings.
 func (m *Module) Declare() kernel.Parts {
 	h := func(f http.HandlerFunc) http.Handler { return f }
@@ -124,6 +146,11 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 	if err != nil {
 		return err
 	}
+	more, err := m.adapters(all)
+	if err != nil {
+		return err
+	}
+	secs = append(secs, more...)
 	reg, err := newRegistry(all, secs, func(name string) bool {
 		_, err := m.Find(context.Background(), 0, name)
 		return err == nil

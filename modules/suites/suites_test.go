@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -16,6 +18,8 @@ import (
 	"parvis.org/parvis/kernel/servertest"
 	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/kernel/store/storetest"
+	"parvis.org/parvis/modules/appointments"
+	"parvis.org/parvis/modules/forms"
 	"parvis.org/parvis/modules/portal"
 	"parvis.org/parvis/modules/suites"
 	_ "parvis.org/parvis/modules/workflow"
@@ -25,6 +29,8 @@ type fixture struct {
 	s   *servertest.Server
 	m   *suites.Module
 	p   *portal.Module
+	f   *forms.Module
+	a   *appointments.Module
 	org int64
 }
 
@@ -38,10 +44,14 @@ func setup(t *testing.T, d store.Dialect, env ...string) *fixture {
 			f.m = m
 		case *portal.Module:
 			f.p = m
+		case *forms.Module:
+			f.f = m
+		case *appointments.Module:
+			f.a = m
 		}
 	}
-	if f.m == nil || f.p == nil {
-		t.Fatal("suites or portal not compiled in")
+	if f.m == nil || f.p == nil || f.f == nil || f.a == nil {
+		t.Fatal("suites, portal, forms or appointments not compiled in")
 	}
 	return f
 }
@@ -103,10 +113,18 @@ func TestBuiltinSuitesIdempotent(t *testing.T) {
 		if p.Count(suites.Create) == 0 || p.Count(suites.Create) != dry.Count(suites.Create) || p.Count(suites.Conflict) != 0 {
 			t.Fatalf("first apply: %d created (dry run said %d), %d conflicts: %+v", p.Count(suites.Create), dry.Count(suites.Create), p.Count(suites.Conflict), p.Steps)
 		}
-		if got := f.count(t, "portal_sites"); got != 3 {
-			t.Fatalf("sites: %d, want 3", got)
+		for table, want := range map[string]int{"portal_sites": 3, "forms_forms": 3, "appt_services": 2, "appt_places": 2, "appt_templates": 3} {
+			if got := f.count(t, table); got != want {
+				t.Fatalf("%s: %d rows, want %d", table, got, want)
+			}
 		}
-		tables := []string{"auth_units", "auth_roles", "auth_agents", "portal_sites", "portal_pages", "portal_page_versions", "portal_news", "workflow_defs", "audit_entries"}
+		// The forms are published, and the services bookable where the suite says.
+		entries, err := f.f.Entries(ctx, f.org)
+		if err != nil || len(entries) != 3 {
+			t.Fatalf("published forms: %v %v", entries, err)
+		}
+		tables := []string{"auth_units", "auth_roles", "auth_agents", "portal_sites", "portal_pages", "portal_page_versions", "portal_news", "workflow_defs",
+			"forms_forms", "forms_versions", "appt_categories", "appt_services", "appt_places", "appt_templates", "audit_entries"}
 		before := map[string]int{}
 		for _, tb := range tables[:len(tables)-1] {
 			before[tb] = f.count(t, tb)
@@ -157,6 +175,30 @@ workflows:
     actions:
       - {key: clore, title: Clore, from: [recue], to: close}
     routing: {default_unit: voirie}
+forms:
+  - key: signalement
+    title: Signalement
+    workflow: demande
+    steps: [{key: lieu, title: Lieu, sections: [{key: lieu_s, questions: [{key: quoi, type: text, label: Quoi ?, required: true}]}]}]
+  - key: brouillon
+    title: Brouillon
+    published: false
+    steps: [{key: a, title: A, sections: [{key: a_s, questions: [{key: nom, type: text, label: Nom}]}]}]
+meeting_points:
+  - {key: mairie, name: Mairie, city: Essai, unit: accueil}
+appointment_services:
+  - key: cni
+    name: Carte d'identité
+    category: Titres
+    ants_reason: CNI
+    unit: accueil
+    schedules:
+      - meeting_point: mairie
+        valid_from: "2026-01-01"
+        valid_to: "2036-12-31"
+        slot_minutes: 15
+        capacity: 2
+        days: {monday: [{start: "09:00", end: "12:00"}], thursday: [{start: "14:00", end: "18:00"}]}
 `
 
 // A newer version updates what the suite created, but leaves alone what the town changed
@@ -166,8 +208,8 @@ func TestUpdateWithoutOverwrite(t *testing.T) {
 		f := setup(t, d)
 		ctx := context.Background()
 		p := f.apply(t, f.load(t, v1))
-		if p.Count(suites.Create) != 7 {
-			t.Fatalf("v1 created %d, want 7: %+v", p.Count(suites.Create), p.Steps)
+		if p.Count(suites.Create) != 11 {
+			t.Fatalf("v1 created %d, want 11: %+v", p.Count(suites.Create), p.Steps)
 		}
 		ids := map[string]string{}
 		for _, st := range p.Steps {
@@ -185,14 +227,33 @@ func TestUpdateWithoutOverwrite(t *testing.T) {
 			Content: []portal.Placement{{Zone: "main", Type: "richtext", Config: map[string]string{"body": "Texte de la commune"}}}}); err != nil {
 			t.Fatal(err)
 		}
+		// … gives the meeting point its real name, and publishes the draft form.
+		place, err := f.a.Place(ctx, f.s.DB.Read(), idOf(t, ids["meeting_points/mairie"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		place.Name = "Mairie principale"
+		if _, err := f.a.SavePlace(ctx, place); err != nil {
+			t.Fatal(err)
+		}
+		if fm, _, err := f.f.Latest(ctx, f.org, "brouillon"); err != nil || fm.Published != 0 {
+			t.Fatalf("draft form published by the suite: %+v %v", fm, err)
+		}
+		if _, err := f.f.Publish(ctx, f.org, "brouillon"); err != nil {
+			t.Fatal(err)
+		}
 		v2 := strings.NewReplacer("version: 1.0.0", "version: 1.1.0", "name: Accueil}", "name: Accueil des usagers}",
-			"name: Voirie}", "name: Voirie et propreté}", "body: Bonjour", "body: Bonjour à tous", "title: Fête,", "title: Grande fête,").Replace(v1)
+			"name: Voirie}", "name: Voirie et propreté}", "body: Bonjour", "body: Bonjour à tous", "title: Fête,", "title: Grande fête,",
+			"label: Quoi ?", "label: Que signalez-vous ?", "city: Essai", "city: Essai-sur-Mer", "capacity: 2", "capacity: 3",
+			"label: Nom}", "label: Votre nom}").Replace(v1)
 		plan, err := f.m.Apply(ctx, f.org, f.load(t, v2), true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := map[string]string{"units/accueil": suites.Conflict, "pages/infos": suites.Conflict, "units/voirie": suites.Update,
-			"news/fete": suites.Update, "roles/agent": suites.Unchanged, "sites/ville": suites.Unchanged, "workflows/demande": suites.Unchanged}
+			"news/fete": suites.Update, "roles/agent": suites.Unchanged, "sites/ville": suites.Unchanged, "workflows/demande": suites.Unchanged,
+			"forms/signalement": suites.Update, "forms/brouillon": suites.Conflict, "meeting_points/mairie": suites.Conflict,
+			"appointment_services/cni": suites.Update}
 		check := func(p *suites.Plan) {
 			for _, st := range p.Steps {
 				if w, ok := want[st.Section+"/"+st.Key]; ok && st.Action != w {
@@ -217,6 +278,23 @@ func TestUpdateWithoutOverwrite(t *testing.T) {
 		ver, _ := f.p.PageVersion(ctx, pg.ID, pg.DraftVersion)
 		if ver.Title != "Infos pratiques" {
 			t.Fatalf("page overwritten: %q", ver.Title)
+		}
+		place, _ = f.a.Place(ctx, f.s.DB.Read(), place.ID)
+		if place.Name != "Mairie principale" || place.City != "Essai" {
+			t.Fatalf("meeting point overwritten: %+v", place)
+		}
+		// The updated form is published as a new version; the hand-published one is kept.
+		fm, v, err := f.f.Latest(ctx, f.org, "signalement")
+		if err != nil || v.Version != 2 || fm.Published != 2 || v.Def.Steps[0].Sections[0].Questions[0].Label != "Que signalez-vous ?" {
+			t.Fatalf("form update: %+v version %d %v", fm, v.Version, err)
+		}
+		if fm, v, _ := f.f.Latest(ctx, f.org, "brouillon"); fm.Published != 1 || v.Def.Steps[0].Sections[0].Questions[0].Label != "Nom" {
+			t.Fatalf("hand-published form changed: %+v %+v", fm, v.Def)
+		}
+		// The schedule was updated in place, not doubled.
+		tpls, err := f.a.Templates(ctx, place.ID, idOf(t, ids["appointment_services/cni"]))
+		if err != nil || len(tpls) != 1 || tpls[0].Capacity != 3 || len(tpls[0].Days[time.Monday]) != 1 {
+			t.Fatalf("schedules after update: %+v %v", tpls, err)
 		}
 		// Applying v2 again: nothing to do; an older version is refused.
 		again := f.apply(t, f.load(t, v2))
@@ -271,6 +349,11 @@ func TestRoundTrip(t *testing.T) {
 		doc1, err := a.m.Export(ctx, a.org, opt)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, want := range []string{"\nforms:\n", "\nmeeting_points:\n", "\nappointment_services:\n", "ants_reason: CNI-PASSPORT", "meeting_point: annexe-nord", "workflow: terrasse"} {
+			if !strings.Contains(string(doc1), want) {
+				t.Errorf("export lacks %q", want)
+			}
 		}
 		for _, secret := range []string{"@belleville.example.org\n    name: Camille", "password", "secret"} {
 			if strings.Contains(string(doc1), secret) {
@@ -353,6 +436,20 @@ func TestBadInput(t *testing.T) {
 			{"contrast", head + "sites:\n  - key: s\n    name: S\n    theme: {primary: \"#ffff00\"}\n", "kernel.theme.error.contrast", "$.sites[0].theme.primary", 8},
 			{"cycle", head + "units:\n  - {key: a, name: A, parent: b}\n  - {key: b, name: B, parent: a}\n", "suites.error.cycle", "$.units[0]", 6},
 			{"unknown include", head + "include: [nope]\n", "suites.error.unknown_include", "$.include", 5},
+			{"schedule overlap", head + "meeting_points:\n  - {key: m, name: M}\nappointment_services:\n  - key: s\n    name: S\n    schedules:\n" +
+				"      - {meeting_point: m, valid_from: \"2026-01-01\", valid_to: \"2026-12-31\", slot_minutes: 15, capacity: 1, days: {monday: [{start: \"09:00\", end: \"12:00\"}]}}\n" +
+				"      - {meeting_point: m, valid_from: \"2026-06-01\", valid_to: \"2027-06-30\", slot_minutes: 15, capacity: 1, days: {}}\n",
+				"suites.error.schedule_overlap", "$.appointment_services[0].schedules[1].valid_from", 12},
+			{"opening ranges overlap", head + "meeting_points:\n  - {key: m, name: M}\nappointment_services:\n  - key: s\n    name: S\n    schedules:\n" +
+				"      - {meeting_point: m, valid_from: \"2026-01-01\", valid_to: \"2026-12-31\", slot_minutes: 15, capacity: 1, days: {monday: [{start: \"09:00\", end: \"12:00\"}, {start: \"11:00\", end: \"13:00\"}]}}\n",
+				"suites.error.range_overlap", "$.appointment_services[0].schedules[0].days.monday[1]", 11},
+			{"unknown meeting point", head + "appointment_services:\n  - key: s\n    name: S\n    schedules:\n" +
+				"      - {meeting_point: nowhere, valid_from: \"2026-01-01\", valid_to: \"2026-12-31\", slot_minutes: 15, capacity: 1, days: {}}\n",
+				"suites.error.missing_ref", "$.appointment_services[0].schedules[0].meeting_point", 9},
+			{"form question type", head + "forms:\n  - key: f\n    title: F\n    steps:\n      - key: s\n        title: S\n        sections:\n          - key: s_s\n            questions:\n              - {key: q, type: nope, label: Q}\n",
+				"forms.error.type_unknown", "$.forms[0].steps[0].sections[0].questions[0].type", 14},
+			{"form workflow", head + "forms:\n  - key: f\n    title: F\n    workflow: nowhere\n    steps: [{key: s, title: S, sections: [{key: t, questions: [{key: q, type: text, label: Q}]}]}]\n",
+				"suites.error.missing_ref", "$.forms[0].workflow", 8},
 		}
 		for _, c := range cases {
 			_, err := f.m.Load(context.Background(), f.org, "bad.yaml", []byte(c.src))
@@ -421,6 +518,33 @@ func TestSchema(t *testing.T) {
 			t.Errorf("%s does not validate: %v", name, err)
 		}
 	}
+	// The formulaires suite ships the forms module's own examples, as they are.
+	formulaires, err := f.m.Find(context.Background(), f.org, "formulaires")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, example := range map[string]string{"encombrants": "bulky", "terrasse": "terrace"} {
+		src, err := forms.Example(example, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle, err := forms.ParseBundle(src, "yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := suites.Normalize(bundle.Form)
+		delete(want, "key")
+		var got map[string]any
+		for _, it := range formulaires.Items["forms"] {
+			if it.Key == key {
+				got = suites.Normalize(it.Data)
+			}
+		}
+		delete(got, "published")
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("formulaires: form %s differs from the forms module's example %s:\n%v\n%v", key, example, got, want)
+		}
+	}
 	bad, _ := jsonschema.UnmarshalJSON(strings.NewReader(`{"format": 1, "name": "x", "version": "1", "title": "X", "units": [{"name": "no key"}]}`))
 	if sch.Validate(bad) == nil {
 		t.Fatal("a unit without key validates")
@@ -460,7 +584,7 @@ func TestAdminPages(t *testing.T) {
 		{admin, "GET", "/admin/suites", nil, 200, "Partagée"},
 		{admin, "POST", "/admin/suites/install", url.Values{"name": {"rendez-vous"}}, 303, ""},
 		{admin, "GET", "/admin/suites/plan?name=rendez-vous&done=1", nil, 200, "inchangé"},
-		{admin, "POST", "/admin/suites/export", url.Values{"export_name": {"mes-services"}, "sections": {"workflows"}}, 200, "rdv-titres"},
+		{admin, "POST", "/admin/suites/export", url.Values{"export_name": {"mes-services"}, "sections": {"workflows"}}, 200, "appointments"},
 		{admin, "POST", "/admin/suites/export", url.Values{"export_name": {"Bad Name"}}, 400, "minuscules"},
 		{other, "POST", "/admin/suites/install", url.Values{"name": {"demo"}}, 403, ""},
 	}
@@ -483,14 +607,52 @@ func TestAdminPages(t *testing.T) {
 	}
 }
 
-// `parvis serve --suite demo` (PARVIS_SUITE) installs the suite at start, and again is a
-// no-op.
+// `parvis serve --suite rendez-vous` (PARVIS_SUITE) installs the suite at start; on an
+// empty database (SQLite, and a fresh PostgreSQL schema) that one step gives bookable
+// appointments: both services have free slots at their meeting points, and the passport /
+// ID card one is booked, with ANTS off since no token is set.
 func TestServeWithSuite(t *testing.T) {
 	dialects(t, func(t *testing.T, d store.Dialect) {
 		s := servertest.New(t, d, servertest.Options{Env: []string{"PARVIS_SUITE=rendez-vous"}, Start: true})
 		var n int
 		if err := s.DB.Read().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM suites_items WHERE suite = 'rendez-vous'").Scan(&n); err != nil || n == 0 {
 			t.Fatalf("rendez-vous not applied at start: %d %v", n, err)
+		}
+		// On an empty database, that one step gives bookable appointments.
+		var a *appointments.Module
+		for _, in := range s.Modules {
+			if m, ok := in.Module.(*appointments.Module); ok {
+				a = m
+			}
+		}
+		ctx := context.Background()
+		org := s.DefaultOrg()
+		services, err := a.Services(ctx, org, true)
+		if err != nil || len(services) != 2 {
+			t.Fatalf("services: %+v %v", services, err)
+		}
+		st, err := a.Settings(ctx, s.DB.Read(), org)
+		if err != nil || st.AntsAPIURL != "" || st.AntsHubTokenHash != "" {
+			t.Fatalf("ANTS must stay off until the town sets its tokens: %+v %v", st, err)
+		}
+		now := time.Now()
+		for _, svc := range services {
+			places, err := a.Places(ctx, org, svc.ID)
+			if err != nil || len(places) == 0 {
+				t.Fatalf("%s: no meeting point: %v", svc.Name, err)
+			}
+			slots, err := a.Slots(ctx, appointments.SlotQuery{ServiceID: svc.ID, PlaceID: places[0].ID, From: now, To: now.AddDate(0, 0, 21), Units: 1, FreeOnly: true})
+			if err != nil || len(slots) == 0 {
+				t.Fatalf("%s at %s: no free slot in three weeks: %v", svc.Name, places[0].Name, err)
+			}
+			if svc.AntsReason != "CNI-PASSPORT" {
+				continue
+			}
+			appt, err := a.Book(ctx, appointments.HoldRequest{SlotID: slots[0].ID, ServiceID: svc.ID, Units: 1, Lang: "fr"},
+				appointments.Details{Email: "alex.martin@example.org", Name: "Alex Martin", AntsIDs: "AB12CD34EF"})
+			if err != nil || appt.Status != appointments.StatusConfirmed {
+				t.Fatalf("booking %s: %+v %v", svc.Name, appt, err)
+			}
 		}
 	})
 }
