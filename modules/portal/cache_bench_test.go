@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"parvis.org/parvis/kernel/servertest"
@@ -35,7 +34,6 @@ func BenchmarkCacheHit(b *testing.B) {
 	if rec.Code != 200 {
 		b.Fatalf("first request: %d", rec.Code)
 	}
-	_ = os.WriteFile(os.TempDir()+"/portal-home.html", m.cache.get(m.cacheKey(req)).plain, 0o644)
 	b.Logf("page: %d bytes, gzip %d", len(m.cache.get(m.cacheKey(req)).plain), len(m.cache.get(m.cacheKey(req)).gz))
 	for _, tc := range []struct {
 		name string
