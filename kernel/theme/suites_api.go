@@ -26,5 +26,9 @@ func Save(ctx context.Context, tx *store.Tx, org int64, t Theme, at time.Time) e
 	return save(ctx, tx, org, t, 0, at)
 }
 
-// Forget drops this node's cached look of org (other nodes refresh within cacheTTL).
-func (m *Module) Forget(org int64) { m.forget(org) }
+// Forget drops this node's cached look of org (other nodes refresh within cacheTTL) and
+// tells the subscribers (the portal drops the pages that show it), as a save from the
+// theme page does. Call it after the transaction that saved the theme has committed.
+func (m *Module) Forget(org int64) {
+	m.changedOn(context.Background(), org) // forgets, then tells
+}

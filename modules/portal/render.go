@@ -97,6 +97,12 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	site, rest := m.resolve(r)
 	if site == nil {
+		if r.URL.Path == "/" && len(m.st.Load().byID) == 0 {
+			// A new instance without any site yet (no demo content): the kernel's welcome
+			// page rather than a 404 at the front door.
+			m.views.Render(w, r, web.Page{Name: "kernel/home.html", Title: "kernel.home.title"})
+			return
+		}
 		m.notFound(w, r)
 		return
 	}
