@@ -408,6 +408,7 @@ func (m *Module) adminCancel(w http.ResponseWriter, r *http.Request) {
 // BlockSlot blocks (or unblocks) a slot: nobody may book it, appointments already in it stay.
 func (m *Module) BlockSlot(ctx context.Context, agent *kernel.Agent, slotID int64, blocked bool) error {
 	return m.db.InTx(ctx, func(tx *store.Tx) error {
+		tx.AfterCommit(m.slotsChanged)
 		res, err := tx.ExecContext(ctx, `UPDATE appt_slots SET blocked = ? WHERE id = ? AND place_id IN (SELECT id FROM appt_places WHERE org_id = ?)`,
 			b2i(blocked), slotID, agent.OrgID)
 		if err != nil {
@@ -475,6 +476,7 @@ func (m *Module) SetDayCapacity(ctx context.Context, agent *kernel.Agent, placeI
 		if len(inWay) > 0 {
 			return &CapacityError{InTheWay: inWay}
 		}
+		tx.AfterCommit(m.slotsChanged)
 		if _, err := tx.ExecContext(ctx, `UPDATE appt_slots SET capacity = ? WHERE place_id = ? AND service_id = ? AND day = ?`, capacity, placeID, serviceID, day); err != nil {
 			return err
 		}
@@ -573,10 +575,16 @@ func (m *Module) adminSettings(w http.ResponseWriter, r *http.Request) {
 		m.adminFail(w, r, err)
 		return
 	}
+	tpls, err := m.allTemplates(r.Context(), ag.OrgID)
+	if err != nil {
+		m.adminFail(w, r, err)
+		return
+	}
 	st, _ := m.Settings(r.Context(), m.db.Read(), ag.OrgID)
 	year := m.now().In(m.loc).Year()
 	m.views.Render(w, r, web.Page{Name: "appointments/settings.html", Layout: "backoffice", Title: "appointments.settings.title",
-		Form: web.NewForm(url.Values{}), Data: map[string]any{"Services": svcs, "Places": places, "Holidays": Holidays(year, st.AlsaceMoselle), "Year": year}})
+		Form: web.NewForm(url.Values{}), Data: map[string]any{"Services": svcs, "Places": places, "Templates": tpls,
+			"Holidays": Holidays(year, st.AlsaceMoselle), "Year": year}})
 }
 
 func (m *Module) adminClosing(w http.ResponseWriter, r *http.Request) {

@@ -150,7 +150,6 @@ func (m *Module) hubTimeSlots(w http.ResponseWriter, r *http.Request, org int64)
 		badParam(w, "meeting_point_ids", "at most 200 meeting points at once")
 		return
 	}
-	out := map[string][]antsSlot{}
 	places := map[int64]bool{}
 	var pids []any
 	for _, s := range ids {
@@ -159,73 +158,179 @@ func (m *Module) hubTimeSlots(w http.ResponseWriter, r *http.Request, org int64)
 			badParam(w, "meeting_point_ids", "meeting_point_ids must be numbers")
 			return
 		}
-		out[s] = []antsSlot{}
 		if !places[id] {
 			places[id] = true
 			pids = append(pids, id)
 		}
 	}
-	// Offers of matching ANTS services at the requested places of this organisation.
-	args := append([]any{org, reason}, pids...)
-	rows, err := m.db.Read().QueryContext(ctx, `SELECT o.place_id, s.`+strings.ReplaceAll(serviceCols, ", ", ", s.")+`
-		FROM appt_offers o JOIN appt_services s ON s.id = o.service_id JOIN appt_places p ON p.id = o.place_id
-		WHERE p.org_id = ? AND p.active = 1 AND s.active = 1 AND (s.ants_reason = ? OR s.ants_reason = 'CNI-PASSPORT')
-		AND o.place_id IN (`+placeholders(len(pids))+`)`, args...)
+	// The hub asks the same periods again and again: answers are cached a few seconds
+	// (cache.go), keyed by organisation and the query as sent.
+	body, err := m.cachedAnswer("hub|"+strconv.FormatInt(org, 10)+"|"+r.URL.RawQuery, func() ([]byte, error) {
+		return m.hubSlots(ctx, org, ids, pids, start, end, reason, docs)
+	})
 	if err != nil {
 		m.apiFail(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+// hubSlots computes availableTimeSlots: one query for the offers, one for the free slots of
+// every requested meeting point, and the JSON written by hand (tens of thousands of entries).
+func (m *Module) hubSlots(ctx context.Context, org int64, ids []string, pids []any, start, end time.Time, reason string, docs int) ([]byte, error) {
+	args := append([]any{org, reason}, pids...)
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT o.place_id, o.generated_until, s.id, s.slots_per_unit, s.max_units, s.notice_hours, s.window_days
+		FROM appt_offers o JOIN appt_services s ON s.id = o.service_id JOIN appt_places p ON p.id = o.place_id
+		WHERE p.org_id = ? AND p.active = 1 AND s.active = 1 AND (s.ants_reason = ? OR s.ants_reason = 'CNI-PASSPORT')
+		AND o.place_id IN (`+placeholders(len(pids))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
 	type offer struct {
-		place int64
-		svc   Service
+		place, svc                                 int64
+		until                                      string
+		perUnit, maxUnits, noticeHours, windowDays int
+		from, to                                   int64
 	}
 	var offers []offer
 	for rows.Next() {
 		var o offer
-		var sv Service
-		var qs string
-		var active int
-		if err := rows.Scan(&o.place, &sv.ID, &sv.OrgID, &sv.CategoryID, &sv.Name, &sv.Description, &sv.Bring, &sv.Need, &sv.AntsReason,
-			&sv.SlotsPerUnit, &sv.MaxUnits, &sv.NoticeHours, &sv.WindowDays, &sv.HoldMinutes, &sv.MaxUpcoming, &sv.MaxUpcomingCategory,
-			&sv.MinGapDays, &sv.ReminderHours, &qs, &sv.UnitID, &active); err != nil {
+		if err := rows.Scan(&o.place, &o.until, &o.svc, &o.perUnit, &o.maxUnits, &o.noticeHours, &o.windowDays); err != nil {
 			rows.Close()
-			m.apiFail(w, r, err)
-			return
+			return nil, err
 		}
-		o.svc = sv
 		offers = append(offers, o)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	now := m.now()
-	base := m.baseURL()
+	minFrom, maxTo := int64(1<<62), int64(0)
+	var svcs, places []any
+	seenSvc, seenPlace := map[int64]bool{}, map[int64]bool{}
+	kept := offers[:0]
 	for _, o := range offers {
-		units := docs
-		if units > o.svc.MaxUnits {
+		if docs > o.maxUnits {
 			continue // this service cannot take that many documents at once
 		}
-		from := start
-		if earliest := now.Add(time.Duration(o.svc.NoticeHours) * time.Hour); from.Before(earliest) {
+		from, to := start, end.AddDate(0, 0, 1)
+		if earliest := now.Add(time.Duration(o.noticeHours) * time.Hour); from.Before(earliest) {
 			from = earliest
 		}
-		to := end.AddDate(0, 0, 1)
-		if latest := now.AddDate(0, 0, o.svc.WindowDays); to.After(latest) {
+		if latest := now.AddDate(0, 0, o.windowDays); to.After(latest) {
 			to = latest
 		}
 		if !from.Before(to) {
 			continue
 		}
-		ss, err := m.Slots(ctx, SlotQuery{ServiceID: o.svc.ID, PlaceID: o.place, From: from, To: to, Units: units, FreeOnly: true})
-		if err != nil {
-			m.apiFail(w, r, err)
-			return
+		if last := to.In(m.loc).Format(dayLayout); o.until < last {
+			if err := m.Ensure(ctx, o.place, o.svc, last); err != nil {
+				return nil, err
+			}
 		}
-		key := strconv.FormatInt(o.place, 10)
-		for _, s := range ss {
-			out[key] = append(out[key], antsSlot{Datetime: s.Start.In(m.loc).Format(time.RFC3339),
-				CallbackURL: fmt.Sprintf("%s/rdv/demarche/%d/%d/%s?creneau=%d&personnes=%d", base, o.svc.ID, o.place, s.Day, s.ID, units)})
+		o.from, o.to = from.Unix(), to.Unix()
+		minFrom, maxTo = min(minFrom, o.from), max(maxTo, o.to)
+		if !seenSvc[o.svc] {
+			seenSvc[o.svc] = true
+			svcs = append(svcs, o.svc)
+		}
+		if !seenPlace[o.place] {
+			seenPlace[o.place] = true
+			places = append(places, o.place)
+		}
+		kept = append(kept, o)
+	}
+	// Free starts per place: only integers travel and are scanned (no timestamp text).
+	type freeStart struct{ id, svc, place, at, end int64 }
+	found := map[int64][]freeStart{}
+	if len(kept) > 0 {
+		args := append(append(places, svcs...), minFrom, maxTo)
+		rows, err := m.db.Read().QueryContext(ctx, `SELECT id, service_id, place_id, start_s, end_s FROM appt_slots
+			WHERE place_id IN (`+placeholders(len(places))+`) AND service_id IN (`+placeholders(len(svcs))+`)
+			AND start_s >= ? AND start_s < ? AND booked < capacity AND blocked = 0 ORDER BY place_id, service_id, start_s`, args...)
+		if err != nil {
+			return nil, err
+		}
+		byOffer := map[[2]int64][]freeStart{}
+		for rows.Next() {
+			var s freeStart
+			if err := rows.Scan(&s.id, &s.svc, &s.place, &s.at, &s.end); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			k := [2]int64{s.place, s.svc}
+			byOffer[k] = append(byOffer[k], s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, o := range kept {
+			free := byOffer[[2]int64{o.place, o.svc}]
+			need := o.perUnit * docs
+			for i, s := range free {
+				if s.at < o.from || s.at >= o.to {
+					continue
+				}
+				// need free slots following each other without a gap (a full one is a gap).
+				ok := i+need <= len(free)
+				for k := i + 1; ok && k < i+need; k++ {
+					ok = free[k].at == free[k-1].end
+				}
+				if ok {
+					found[o.place] = append(found[o.place], s)
+				}
+			}
 		}
 	}
-	web.WriteJSON(w, http.StatusOK, out)
+	n := 0
+	for _, f := range found {
+		n += len(f)
+	}
+	// The base URL is the only part that may need escaping; the rest is digits and dates.
+	pre, _ := json.Marshal(m.baseURL() + "/rdv/demarche/")
+	pre = pre[:len(pre)-1]
+	b := make([]byte, 0, 64+len(ids)*16+n*(110+len(pre)))
+	b = append(b, '{')
+	done := map[string]bool{}
+	for _, key := range ids {
+		if done[key] {
+			continue
+		}
+		done[key] = true
+		if len(done) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, key)
+		b = append(b, ":["...)
+		id, _ := strconv.ParseInt(key, 10, 64)
+		for i, s := range found[id] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			at := time.Unix(s.at, 0).In(m.loc)
+			b = append(b, `{"datetime":"`...)
+			b = at.AppendFormat(b, time.RFC3339)
+			b = append(b, `","callback_url":`...)
+			b = append(b, pre...)
+			b = strconv.AppendInt(b, s.svc, 10)
+			b = append(b, '/')
+			b = strconv.AppendInt(b, s.place, 10)
+			b = append(b, '/')
+			b = at.AppendFormat(b, dayLayout)
+			b = append(b, "?creneau="...)
+			b = strconv.AppendInt(b, s.id, 10)
+			b = append(b, "&personnes="...)
+			b = strconv.AppendInt(b, int64(docs), 10)
+			b = append(b, `"}`...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}', '\n')
+	return b, nil
 }
 
 type antsFound struct {

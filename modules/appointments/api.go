@@ -1,6 +1,7 @@
 package appointments
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -178,30 +179,39 @@ func (m *Module) apiSlots(w http.ResponseWriter, r *http.Request) {
 		m.apiFail(w, r, err)
 		return
 	}
-	svc, err := m.Service(r.Context(), m.db.Read(), svcID)
+	svc, err := m.cachedService(r.Context(), svcID)
 	if err != nil {
 		m.apiFail(w, r, err)
 		return
 	}
-	now := m.now()
-	if e := now.Add(time.Duration(svc.NoticeHours) * time.Hour); from.Before(e) {
-		from = e
-	}
-	if l := now.AddDate(0, 0, svc.WindowDays); to.After(l) {
-		to = l
-	}
-	out := []slotJSON{}
-	if from.Before(to) {
-		ss, err := m.Slots(r.Context(), SlotQuery{ServiceID: svcID, PlaceID: placeID, From: from, To: to, Units: int(units), FreeOnly: true})
-		if err != nil {
-			m.apiFail(w, r, err)
-			return
+	body, err := m.cachedAnswer("slots|"+r.URL.RawQuery, func() ([]byte, error) {
+		now := m.now()
+		if e := now.Add(time.Duration(svc.NoticeHours) * time.Hour); from.Before(e) {
+			from = e
 		}
-		for _, s := range ss {
-			out = append(out, m.slotJSON(s))
+		if l := now.AddDate(0, 0, svc.WindowDays); to.After(l) {
+			to = l
 		}
+		out := []slotJSON{}
+		if from.Before(to) {
+			ss, err := m.Slots(r.Context(), SlotQuery{ServiceID: svcID, PlaceID: placeID, From: from, To: to, Units: int(units), FreeOnly: true})
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range ss {
+				out = append(out, m.slotJSON(s))
+			}
+		}
+		b, err := json.Marshal(out)
+		return append(b, '\n'), err
+	})
+	if err != nil {
+		m.apiFail(w, r, err)
+		return
 	}
-	web.WriteJSON(w, http.StatusOK, out)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
 }
 
 // period reads from/to days (to inclusive); defaults to the next 14 days.
@@ -263,10 +273,7 @@ func (m *Module) apiCreate(w http.ResponseWriter, r *http.Request) {
 		m.apiFail(w, r, errs.OnField(errs.Forbidden, "overbook", "appointments.error.overbook"))
 		return
 	}
-	if s, err := m.Slot(r.Context(), m.db.Read(), in.SlotID); err != nil {
-		m.apiFail(w, r, err)
-		return
-	} else if svc, err := m.Service(r.Context(), m.db.Read(), s.ServiceID); err != nil || agent == nil || svc.OrgID != agent.OrgID {
+	if agent == nil {
 		m.apiFail(w, r, errs.OnField(errs.NotFound, "slot_id", "appointments.error.no_slot"))
 		return
 	}
@@ -274,7 +281,7 @@ func (m *Module) apiCreate(w http.ResponseWriter, r *http.Request) {
 	if in.Overbook {
 		d.AgentID = agent.ID
 	}
-	a, err := m.Book(r.Context(), HoldRequest{SlotID: in.SlotID, Units: in.Units, Overbook: in.Overbook, Lang: in.Lang}, d)
+	a, err := m.Book(r.Context(), HoldRequest{SlotID: in.SlotID, OrgID: agent.OrgID, Units: in.Units, Overbook: in.Overbook, Lang: in.Lang}, d)
 	if err != nil {
 		m.apiFail(w, r, err)
 		return

@@ -11,9 +11,9 @@
 // it is freed exactly once whoever tries.
 //
 // Flow: service → place → day → time (a hold of a few minutes) → questions → recap →
-// confirmation. Confirmation enqueues one job (appointments.confirmed) in the same
-// transaction: mail with the .ics and the capability links, reminder job (unique per
-// appointment), ANTS declaration, workflow attachment.
+// confirmation. A confirmed appointment with notified_at NULL is, in the same transaction,
+// the outbox of the notifier (notify.go): mail with the .ics and the capability links,
+// reminder job (unique per appointment), ANTS declaration, workflow attachment.
 package appointments
 
 import (
@@ -76,6 +76,12 @@ type Module struct {
 	guests citizen.Guests
 	client *http.Client
 	limit  *web.RateLimiter
+	cache  caches
+	// tokenKey derives the capability tokens (notify.go); kick wakes the notifier.
+	tokenKey []byte
+	kick     chan struct{}
+	notify   notifier
+	stmts    stmtCache
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -107,6 +113,8 @@ func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 		m.loc = env.Config.Location
 	}
 	m.client = &http.Client{Timeout: 10 * time.Second}
+	m.initTokenKey()
+	m.kick = make(chan struct{}, 1)
 	// Booking POSTs per client address: a burst of 20, then one every 3 s.
 	m.limit = web.NewRateLimiter(3*time.Second, 20)
 	m.limit.OnLimit = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -185,7 +193,8 @@ func (m *Module) Start(ctx context.Context) error {
 		every = time.Minute
 	}
 	m.stop = make(chan struct{})
-	m.wg.Add(1)
+	m.wg.Add(2)
+	go m.runNotifier(min(every, 5*time.Second))
 	go func() {
 		defer m.wg.Done()
 		t := time.NewTicker(every)
@@ -214,8 +223,9 @@ func (m *Module) Sweep(ctx context.Context) {
 	}
 }
 
-// Stop ends the sweep.
+// Stop ends the sweep and the notifier.
 func (m *Module) Stop(context.Context) error {
+	defer m.closeStmts()
 	if m.stop != nil {
 		close(m.stop)
 		m.wg.Wait()

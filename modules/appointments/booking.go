@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
@@ -90,16 +91,20 @@ type SlotQuery struct {
 // when needed. With Units > 1 (and SlotsPerUnit), only starts followed by enough
 // consecutive free slots are kept.
 func (m *Module) Slots(ctx context.Context, q SlotQuery) ([]Slot, error) {
-	svc, err := m.Service(ctx, m.db.Read(), q.ServiceID)
+	svc, err := m.cachedService(ctx, q.ServiceID)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.Ensure(ctx, q.PlaceID, q.ServiceID, q.To.In(m.loc).Format(dayLayout)); err != nil {
 		return nil, err
 	}
-	rows, err := m.db.Read().QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked
-		FROM appt_slots WHERE place_id = ? AND service_id = ? AND starts_at >= ? AND starts_at < ? ORDER BY starts_at`,
-		q.PlaceID, q.ServiceID, q.From.UTC(), q.To.UTC())
+	free := ""
+	if q.FreeOnly {
+		// Full and blocked slots are left in the database: only free ones travel.
+		free = ` AND booked < capacity AND blocked = 0`
+	}
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT `+slotCols+` FROM appt_slots WHERE place_id = ? AND service_id = ?
+		AND start_s >= ? AND start_s < ?`+free+` ORDER BY start_s`, q.PlaceID, q.ServiceID, q.From.Unix(), q.To.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +115,23 @@ func (m *Module) Slots(ctx context.Context, q SlotQuery) ([]Slot, error) {
 	if !q.FreeOnly {
 		return all, nil
 	}
-	need := svc.SlotsPerUnit * max(q.Units, 1)
+	return keepFits(all, svc.SlotsPerUnit*max(q.Units, 1)), nil
+}
+
+// keepFits keeps, from free slots in time order, those followed by need-1 free slots that
+// continue without a gap. Consecutive free slots are neighbours in the list, so a chain
+// broken by a full slot shows as a gap.
+func keepFits(free []Slot, need int) []Slot {
+	if need <= 1 {
+		return free
+	}
 	var out []Slot
-	for i := range all {
-		if fits(all, i, need) {
-			out = append(out, all[i])
+	for i := range free {
+		if fits(free, i, need) {
+			out = append(out, free[i])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // fits reports whether need consecutive, contiguous free slots start at all[i].
@@ -133,17 +147,21 @@ func fits(all []Slot, i, need int) bool {
 	return true
 }
 
+// slotCols reads the bounds as Unix seconds: no timestamp text to parse per row.
+const slotCols = `id, place_id, service_id, day, start_s, end_s, capacity, booked, blocked`
+
 func scanSlots(rows *sql.Rows) ([]Slot, error) {
 	defer rows.Close()
 	var out []Slot
 	for rows.Next() {
 		var s Slot
 		var blocked int
-		if err := rows.Scan(&s.ID, &s.PlaceID, &s.ServiceID, &s.Day, &s.Start, &s.End, &s.Capacity, &s.Booked, &blocked); err != nil {
+		var start, end int64
+		if err := rows.Scan(&s.ID, &s.PlaceID, &s.ServiceID, &s.Day, &start, &end, &s.Capacity, &s.Booked, &blocked); err != nil {
 			return nil, err
 		}
 		s.Blocked = blocked == 1
-		s.Start, s.End = s.Start.UTC(), s.End.UTC()
+		s.Start, s.End = time.Unix(start, 0).UTC(), time.Unix(end, 0).UTC()
 		out = append(out, s)
 	}
 	return out, rows.Err()
@@ -151,7 +169,7 @@ func scanSlots(rows *sql.Rows) ([]Slot, error) {
 
 // Slot returns one slot.
 func (m *Module) Slot(ctx context.Context, q store.Querier, id int64) (Slot, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked FROM appt_slots WHERE id = ?`, id)
+	rows, err := q.QueryContext(ctx, `SELECT `+slotCols+` FROM appt_slots WHERE id = ?`, id)
 	if err != nil {
 		return Slot{}, err
 	}
@@ -195,7 +213,9 @@ type HoldRequest struct {
 	SlotID int64
 	// ServiceID, when set, must be the slot's service.
 	ServiceID int64
-	Units     int
+	// OrgID, when set, must be the service's organisation (API clients of one town).
+	OrgID int64
+	Units int
 	// Overbook lets an agent holding appointments.overbook exceed capacity.
 	Overbook bool
 	// ReplacesID is the appointment this one reschedules (kept until confirmation).
@@ -205,37 +225,37 @@ type HoldRequest struct {
 
 // reserve takes one place in each of the consecutive slots the request needs, through
 // conditional UPDATEs: the database, not this process, decides who gets the last place.
-func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, req HoldRequest, now time.Time) (first Slot, ids []int64, end time.Time, err error) {
-	first, err = m.Slot(ctx, tx, req.SlotID)
-	if err != nil {
-		return first, nil, end, err
-	}
+// first was read before the transaction: a slot's service, place and times never change,
+// and what may (booked, capacity, blocked) is decided by the conditional UPDATE.
+func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, first Slot, req HoldRequest, now time.Time) (ids []int64, end time.Time, err error) {
 	if first.ServiceID != svc.ID {
-		return first, nil, end, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
+		return nil, end, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
 	}
 	if !req.Overbook && (first.Start.Before(now.Add(time.Duration(svc.NoticeHours)*time.Hour)) || first.Start.After(now.AddDate(0, 0, svc.WindowDays))) {
-		return first, nil, end, errs.OnField(errs.Invalid, "slot_id", keyOutOfWindow)
+		return nil, end, errs.OnField(errs.Invalid, "slot_id", keyOutOfWindow)
 	}
 	units := max(req.Units, 1)
 	if units > svc.MaxUnits {
-		return first, nil, end, errs.OnField(errs.Invalid, "units", "appointments.error.too_many_units", "max", svc.MaxUnits)
+		return nil, end, errs.OnField(errs.Invalid, "units", "appointments.error.too_many_units", "max", svc.MaxUnits)
 	}
 	need := units * svc.SlotsPerUnit
-	rows, err := tx.QueryContext(ctx, `SELECT id, place_id, service_id, day, starts_at, ends_at, capacity, booked, blocked FROM appt_slots
-		WHERE place_id = ? AND service_id = ? AND starts_at >= ? ORDER BY starts_at LIMIT ?`, first.PlaceID, first.ServiceID, first.Start, need)
-	if err != nil {
-		return first, nil, end, err
-	}
-	chain, err := scanSlots(rows)
-	if err != nil {
-		return first, nil, end, err
-	}
-	if len(chain) < need {
-		return first, nil, end, &SlotFullError{}
-	}
-	for k := 1; k < len(chain); k++ {
-		if !chain[k].Start.Equal(chain[k-1].End) {
-			return first, nil, end, &SlotFullError{}
+	chain := []Slot{first}
+	if need > 1 {
+		rows, err := tx.QueryContext(ctx, `SELECT `+slotCols+` FROM appt_slots
+			WHERE place_id = ? AND service_id = ? AND start_s >= ? ORDER BY start_s LIMIT ?`, first.PlaceID, first.ServiceID, first.Start.Unix(), need)
+		if err != nil {
+			return nil, end, err
+		}
+		if chain, err = scanSlots(rows); err != nil {
+			return nil, end, err
+		}
+		if len(chain) < need || chain[0].ID != first.ID {
+			return nil, end, &SlotFullError{}
+		}
+		for k := 1; k < len(chain); k++ {
+			if !chain[k].Start.Equal(chain[k-1].End) {
+				return nil, end, &SlotFullError{}
+			}
 		}
 	}
 	end = chain[len(chain)-1].End
@@ -246,35 +266,36 @@ func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, req Ho
 	for _, id := range ids {
 		ok, err := m.take(ctx, tx, id, req.Overbook)
 		if err != nil {
-			return first, nil, end, err
+			return nil, end, err
 		}
 		if !ok {
 			// Expired holds still count in booked until swept: free them and try again.
 			if n, err := m.releaseExpiredOn(ctx, tx, id, now); err != nil {
-				return first, nil, end, err
+				return nil, end, err
 			} else if n > 0 {
 				ok, err = m.take(ctx, tx, id, req.Overbook)
 				if err != nil {
-					return first, nil, end, err
+					return nil, end, err
 				}
 			}
 		}
 		if !ok {
-			return first, nil, end, &SlotFullError{}
+			return nil, end, &SlotFullError{}
 		}
 	}
-	return first, ids, end, nil
+	return ids, end, nil
 }
 
 func (m *Module) take(ctx context.Context, tx *store.Tx, slotID int64, overbook bool) (bool, error) {
-	q := `UPDATE appt_slots SET booked = booked + 1 WHERE id = ? AND blocked = 0 AND booked < capacity`
+	q := sqlTake
 	if overbook {
 		q = `UPDATE appt_slots SET booked = booked + 1 WHERE id = ?`
 	}
-	res, err := tx.ExecContext(ctx, q, slotID)
+	res, err := m.txExec(ctx, tx, q, slotID)
 	if err != nil {
 		return false, fmt.Errorf("take slot: %w", err)
 	}
+	tx.AfterCommit(m.slotsChanged)
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
@@ -294,6 +315,7 @@ func (m *Module) release(ctx context.Context, tx *store.Tx, id int64, from []str
 	if n, _ := res.RowsAffected(); n != 1 {
 		return false, nil
 	}
+	tx.AfterCommit(m.slotsChanged)
 	if _, err := tx.ExecContext(ctx, `UPDATE appt_slots SET booked = booked - 1 WHERE id IN (SELECT slot_id FROM appt_appointment_slots WHERE appointment_id = ?)`, id); err != nil {
 		return false, fmt.Errorf("release slots: %w", err)
 	}
@@ -371,20 +393,47 @@ func (m *Module) ExpireHolds(ctx context.Context) (int, error) {
 // Hold takes the places for a few minutes; the returned appointment carries HoldToken, the
 // capability to answer the questions and confirm.
 func (m *Module) Hold(ctx context.Context, req HoldRequest) (*Appointment, error) {
+	s, svc, err := m.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	var a *Appointment
-	err := m.inTx(ctx, func(tx *store.Tx) error {
+	err = m.inTx(ctx, func(tx *store.Tx) error {
 		var err error
-		a, err = m.holdTx(ctx, tx, req, true)
+		a, err = m.holdTx(ctx, tx, req, &svc, s, nil)
 		return err
 	})
 	return a, m.withNearest(ctx, err, req)
+}
+
+// prepare reads the slot and its service before the transaction, so that the write
+// transaction (the single writer on SQLite) holds only the statements that must be in it.
+func (m *Module) prepare(ctx context.Context, req HoldRequest) (Slot, Service, error) {
+	s, err := m.Slot(ctx, m.db.Read(), req.SlotID)
+	if err != nil {
+		return s, Service{}, err
+	}
+	if req.ServiceID != 0 && req.ServiceID != s.ServiceID {
+		return s, Service{}, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
+	}
+	svc, err := m.cachedService(ctx, s.ServiceID)
+	if err != nil {
+		return s, svc, err
+	}
+	if req.OrgID != 0 && svc.OrgID != req.OrgID {
+		return s, svc, errs.OnField(errs.NotFound, "slot_id", "appointments.error.no_slot")
+	}
+	if !svc.Active {
+		return s, svc, errs.New(errs.NotFound, "appointments.error.no_service")
+	}
+	return s, svc, nil
 }
 
 func (m *Module) withNearest(ctx context.Context, err error, req HoldRequest) error {
 	var full *SlotFullError
 	if errors.As(err, &full) {
 		if s, e := m.Slot(ctx, m.db.Read(), req.SlotID); e == nil {
-			if svc, e := m.Service(ctx, m.db.Read(), s.ServiceID); e == nil {
+			if svc, e := m.cachedService(ctx, s.ServiceID); e == nil {
 				full.Nearest = m.Nearest(ctx, &svc, s.PlaceID, s.Start, req.Units, 5)
 			}
 		}
@@ -392,50 +441,48 @@ func (m *Module) withNearest(ctx context.Context, err error, req HoldRequest) er
 	return err
 }
 
-func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, held bool) (*Appointment, error) {
+// holdTx takes the places and inserts the appointment: a hold (d nil) or, for Book, an
+// appointment confirmed at once with the citizen's details (no hold row then UPDATE).
+func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, svc *Service, s Slot, d *Details) (*Appointment, error) {
 	now := m.now()
-	s, err := m.Slot(ctx, tx, req.SlotID)
+	ids, end, err := m.reserve(ctx, tx, svc, s, req, now)
 	if err != nil {
 		return nil, err
 	}
-	if req.ServiceID != 0 && req.ServiceID != s.ServiceID {
-		return nil, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
-	}
-	svc, err := m.Service(ctx, tx, s.ServiceID)
-	if err != nil {
-		return nil, err
-	}
-	if !svc.Active {
-		return nil, errs.New(errs.NotFound, "appointments.error.no_service")
-	}
-	first, ids, end, err := m.reserve(ctx, tx, &svc, req, now)
-	if err != nil {
-		return nil, err
-	}
-	a := &Appointment{OrgID: svc.OrgID, Ref: newRef(), ServiceID: svc.ID, PlaceID: first.PlaceID, Start: first.Start, End: end,
+	a := &Appointment{OrgID: svc.OrgID, Ref: newRef(), ServiceID: svc.ID, PlaceID: s.PlaceID, Start: s.Start, End: end,
 		Units: max(req.Units, 1), Status: StatusHeld, State: "booked", Lang: req.Lang, ReplacesID: req.ReplacesID,
 		Overbooked: req.Overbook, CreatedAt: now, SlotIDs: ids, ServiceName: svc.Name}
 	if a.Lang == "" {
 		a.Lang = "fr"
 	}
-	var holdHash string
-	if held {
+	if d == nil {
+		var holdHash string
 		a.HoldToken, holdHash = newToken()
 		a.HoldExpires = now.Add(time.Duration(svc.HoldMinutes) * time.Minute)
-	}
-	var exp any
-	if held {
-		exp = a.HoldExpires
-	}
-	if err := tx.QueryRowContext(ctx, `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
-		hold_hash, hold_expires_at, lang, replaces_id, overbooked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?) RETURNING id`,
-		a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, holdHash, exp, a.Lang, a.ReplacesID, b2i(a.Overbooked), now).Scan(&a.ID); err != nil {
-		return nil, fmt.Errorf("insert hold: %w", err)
-	}
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO appt_appointment_slots (appointment_id, slot_id) VALUES (?, ?)`, a.ID, id); err != nil {
-			return nil, err
+		if err := tx.QueryRowContext(ctx, `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
+			hold_hash, hold_expires_at, lang, replaces_id, overbooked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, holdHash, a.HoldExpires, a.Lang, a.ReplacesID, b2i(a.Overbooked), now).Scan(&a.ID); err != nil {
+			return nil, fmt.Errorf("insert hold: %w", err)
 		}
+	} else {
+		ants, _ := ParseAntsIDs(d.AntsIDs)
+		a.CancelToken, a.ManageToken = m.capTokens(a.Ref)
+		cancelHash, manageHash := hashToken(a.CancelToken), hashToken(a.ManageToken)
+		a.Status, a.Email, a.Phone, a.Name, a.Answers, a.AntsIDs, a.CitizenID, a.BookedBy, a.ConfirmedAt =
+			StatusConfirmed, d.Email, d.Phone, d.Name, d.Answers, ants, d.CitizenID, d.AgentID, now
+		if err := m.txQueryRow(ctx, tx, sqlInsertBook,
+			a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, a.Lang, a.ReplacesID, b2i(a.Overbooked), now, now,
+			d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ants, ","), d.CitizenID, d.AgentID, cancelHash, manageHash).Scan(&a.ID); err != nil {
+			return nil, fmt.Errorf("insert appointment: %w", err)
+		}
+	}
+	// One statement for all the slots taken.
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, a.ID, id)
+	}
+	if _, err := m.txExec(ctx, tx, sqlLinks(len(ids)), args...); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -512,7 +559,7 @@ func (m *Module) SaveDetails(ctx context.Context, holdToken string, d Details) (
 	if err != nil {
 		return nil, err
 	}
-	svc, err := m.Service(ctx, m.db.Read(), a.ServiceID)
+	svc, err := m.cachedService(ctx, a.ServiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -544,7 +591,7 @@ func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*App
 	if err != nil {
 		return nil, err
 	}
-	svc, err := m.Service(ctx, m.db.Read(), a.ServiceID)
+	svc, err := m.cachedService(ctx, a.ServiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -567,13 +614,12 @@ func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*App
 	return a, err
 }
 
-// Book holds and confirms in one transaction (the API's createAppointment, agents' booking).
+// Book holds and confirms in one transaction (the API's createAppointment, agents' booking):
+// one conditional UPDATE per slot, one INSERT of the confirmed appointment, one of its
+// slots, one of its persons, and the one job of its side effects.
 func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appointment, error) {
-	s, err := m.Slot(ctx, m.db.Read(), req.SlotID)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := m.Service(ctx, m.db.Read(), s.ServiceID)
+	m.prepareBooking(ctx)
+	s, svc, err := m.prepare(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -586,10 +632,10 @@ func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appoint
 	var a *Appointment
 	err = m.inTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if a, err = m.holdTx(ctx, tx, req, false); err != nil {
+		if a, err = m.holdTx(ctx, tx, req, &svc, s, &d); err != nil {
 			return err
 		}
-		return m.confirmTx(ctx, tx, a, &svc, d, false)
+		return m.confirmedTx(ctx, tx, a, &svc, d)
 	})
 	return a, m.withNearest(ctx, err, req)
 }
@@ -597,9 +643,8 @@ func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appoint
 func (m *Module) confirmTx(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, d Details, checkHold bool) error {
 	now := m.now()
 	ids, _ := ParseAntsIDs(d.AntsIDs)
-	var cancelHash, manageHash string
-	a.CancelToken, cancelHash = newToken()
-	a.ManageToken, manageHash = newToken()
+	a.CancelToken, a.ManageToken = m.capTokens(a.Ref)
+	cancelHash, manageHash := hashToken(a.CancelToken), hashToken(a.ManageToken)
 	q := `UPDATE appt_appointments SET status = 'confirmed', confirmed_at = ?, email = ?, phone = ?, name = ?, answers = ?, ants_ids = ?,
 		citizen_id = ?, booked_by = ?, cancel_hash = ?, manage_hash = ?, hold_hash = '', hold_expires_at = NULL WHERE id = ? AND status = 'held'`
 	args := []any{now, d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ids, ","), d.CitizenID, d.AgentID, cancelHash, manageHash, a.ID}
@@ -620,6 +665,16 @@ func (m *Module) confirmTx(ctx context.Context, tx *store.Tx, a *Appointment, sv
 		return errs.New(errs.Conflict, keyHoldExpired)
 	}
 	a.Status, a.Email, a.Phone, a.Name, a.Answers, a.AntsIDs, a.CitizenID, a.ConfirmedAt = StatusConfirmed, d.Email, d.Phone, d.Name, d.Answers, ids, d.CitizenID, now
+	return m.confirmedTx(ctx, tx, a, svc, d)
+}
+
+// confirmedTx completes a confirmation in its transaction: the rescheduled appointment goes,
+// the per-citizen rules and the per-person uniqueness are checked. The side effects (mail
+// with the .ics, reminder, ANTS, workflow) need no job here: the confirmed row with
+// notified_at NULL is their outbox, committed with the booking, and the notifier
+// (notify.go) works through it.
+func (m *Module) confirmedTx(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, d Details) error {
+	now := m.now()
 	if a.ReplacesID != 0 {
 		// The rescheduled appointment goes only now that its replacement is confirmed.
 		ok, err := m.release(ctx, tx, a.ReplacesID, []string{StatusConfirmed}, StatusCancelled, now)
@@ -631,27 +686,51 @@ func (m *Module) confirmTx(ctx context.Context, tx *store.Tx, a *Appointment, sv
 		}
 	}
 	if d.AgentID == 0 || !a.Overbooked {
+		if err := m.lockPerson(ctx, tx, svc, a.Email); err != nil {
+			return err
+		}
 		if err := m.checkRules(ctx, tx, a, svc, now); err != nil {
 			return err
 		}
 	}
-	need := svc.NeedKey()
-	persons := [][2]string{{"email", d.Email}}
-	if d.Phone != "" {
-		persons = append(persons, [2]string{"phone", d.Phone})
+	persons := [][2]string{{"email", a.Email}}
+	if a.Phone != "" {
+		persons = append(persons, [2]string{"phone", a.Phone})
 	}
-	for _, id := range ids {
+	for _, id := range a.AntsIDs {
 		persons = append(persons, [2]string{"ants", id})
 	}
+	// One INSERT for every identity; the partial unique index skips (and so reveals) the
+	// ones already booked for this need, whatever the concurrency.
+	need := svc.NeedKey()
+	args := make([]any, 0, 4*len(persons))
 	for _, p := range persons {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO appt_persons (appointment_id, need, kind, value) VALUES (?, ?, ?, ?)`, a.ID, need, p[0], p[1]); err != nil {
-			if store.IsUniqueViolation(err) {
-				return errs.OnField(errs.Conflict, personField(p[0]), rulePrefix+"same_person_"+p[0])
-			}
+		args = append(args, a.ID, need, p[0], p[1])
+	}
+	rows, err := m.txQuery(ctx, tx, sqlPersons(len(persons)), args...)
+	if err != nil {
+		return fmt.Errorf("persons: %w", err)
+	}
+	took := map[[2]string]bool{}
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			rows.Close()
 			return err
 		}
+		took[p] = true
 	}
-	return m.jobs.Enqueue(ctx, tx, ConfirmedArgs{ID: a.ID, Cancel: a.CancelToken, Manage: a.ManageToken}, nil)
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range persons {
+		if !took[p] {
+			return errs.OnField(errs.Conflict, personField(p[0]), rulePrefix+"same_person_"+p[0])
+		}
+	}
+	tx.AfterCommit(m.kickNotifier)
+	return nil
 }
 
 func personField(kind string) string {
@@ -662,6 +741,21 @@ func personField(kind string) string {
 		return "ants_ids"
 	}
 	return "email"
+}
+
+// lockPerson serialises, on PostgreSQL, the bookings of one email address while the
+// per-citizen limits are counted: without it two concurrent bookings of one person (on two
+// nodes, or two tabs) could each count the other as absent. SQLite's single writer already
+// serialises them. The lock is taken after the slots' row locks and nothing takes a slot
+// after it, so it adds no deadlock.
+func (m *Module) lockPerson(ctx context.Context, tx *store.Tx, svc *Service, email string) error {
+	if tx.Dialect != store.Postgres || (svc.MaxUpcoming <= 0 && svc.MaxUpcomingCategory <= 0 && svc.MinGapDays <= 0) {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("appointments.person|" + email))
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64()))
+	return err
 }
 
 // checkRules applies the per-citizen limits; replaced appointments are already released.

@@ -126,8 +126,12 @@ func (s *Service) normalize() error {
 	return nil
 }
 
+// TxHook runs inside a saving transaction with the saved ID (the back office records its
+// audit entry there, so the change and its trace commit together).
+type TxHook func(tx *store.Tx, id int64) error
+
 // SaveService creates (ID 0) or updates a service.
-func (m *Module) SaveService(ctx context.Context, s Service) (int64, error) {
+func (m *Module) SaveService(ctx context.Context, s Service, hooks ...TxHook) (int64, error) {
 	if err := s.normalize(); err != nil {
 		return 0, err
 	}
@@ -137,18 +141,28 @@ func (m *Module) SaveService(ctx context.Context, s Service) (int64, error) {
 	q := mustJSON(s.Questions)
 	err := m.db.InTx(ctx, func(tx *store.Tx) error {
 		if s.ID == 0 {
-			return tx.QueryRowContext(ctx, `INSERT INTO appt_services (org_id, category_id, name, description, bring, need, ants_reason,
+			if err := tx.QueryRowContext(ctx, `INSERT INTO appt_services (org_id, category_id, name, description, bring, need, ants_reason,
 				slots_per_unit, max_units, notice_hours, window_days, hold_minutes, max_upcoming, max_upcoming_category, min_gap_days,
 				reminder_hours, questions, unit_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`,
 				s.OrgID, s.CategoryID, s.Name, s.Description, s.Bring, s.Need, s.AntsReason, s.SlotsPerUnit, s.MaxUnits, s.NoticeHours,
-				s.WindowDays, s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.UnitID).Scan(&s.ID)
+				s.WindowDays, s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.UnitID).Scan(&s.ID); err != nil {
+				return err
+			}
+			return runHooks(tx, s.ID, hooks)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE appt_services SET category_id = ?, name = ?, description = ?, bring = ?, need = ?, ants_reason = ?,
+		res, err := tx.ExecContext(ctx, `UPDATE appt_services SET category_id = ?, name = ?, description = ?, bring = ?, need = ?, ants_reason = ?,
 			slots_per_unit = ?, max_units = ?, notice_hours = ?, window_days = ?, hold_minutes = ?, max_upcoming = ?, max_upcoming_category = ?,
 			min_gap_days = ?, reminder_hours = ?, questions = ?, unit_id = ?, active = ? WHERE id = ? AND org_id = ?`,
 			s.CategoryID, s.Name, s.Description, s.Bring, s.Need, s.AntsReason, s.SlotsPerUnit, s.MaxUnits, s.NoticeHours, s.WindowDays,
 			s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.UnitID, b2i(s.Active), s.ID, s.OrgID)
-		return err
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.New(errs.NotFound, "appointments.error.no_service")
+		}
+		tx.AfterCommit(func() { m.cache.services.drop(s.ID); m.slotsChanged() })
+		return runHooks(tx, s.ID, hooks)
 	})
 	return s.ID, err
 }
@@ -198,8 +212,17 @@ func (m *Module) Services(ctx context.Context, orgID int64, active bool) ([]Serv
 	return out, rows.Err()
 }
 
+func runHooks(tx *store.Tx, id int64, hooks []TxHook) error {
+	for _, h := range hooks {
+		if err := h(tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SavePlace creates (ID 0) or updates a meeting point.
-func (m *Module) SavePlace(ctx context.Context, p Place) (int64, error) {
+func (m *Module) SavePlace(ctx context.Context, p Place, hooks ...TxHook) (int64, error) {
 	if strings.TrimSpace(p.Name) == "" {
 		return 0, errs.OnField(errs.Invalid, "name", "appointments.error.required")
 	}
@@ -208,14 +231,24 @@ func (m *Module) SavePlace(ctx context.Context, p Place) (int64, error) {
 	}
 	err := m.db.InTx(ctx, func(tx *store.Tx) error {
 		if p.ID == 0 {
-			return tx.QueryRowContext(ctx, `INSERT INTO appt_places (org_id, name, address, zip_code, city, latitude, longitude, access,
+			if err := tx.QueryRowContext(ctx, `INSERT INTO appt_places (org_id, name, address, zip_code, city, latitude, longitude, access,
 				accessibility, website, logo, unit_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`,
-				p.OrgID, p.Name, p.Address, p.ZipCode, p.City, p.Latitude, p.Longitude, p.Access, p.Accessibility, p.Website, p.Logo, p.UnitID).Scan(&p.ID)
+				p.OrgID, p.Name, p.Address, p.ZipCode, p.City, p.Latitude, p.Longitude, p.Access, p.Accessibility, p.Website, p.Logo, p.UnitID).Scan(&p.ID); err != nil {
+				return err
+			}
+			return runHooks(tx, p.ID, hooks)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE appt_places SET name = ?, address = ?, zip_code = ?, city = ?, latitude = ?, longitude = ?,
+		res, err := tx.ExecContext(ctx, `UPDATE appt_places SET name = ?, address = ?, zip_code = ?, city = ?, latitude = ?, longitude = ?,
 			access = ?, accessibility = ?, website = ?, logo = ?, unit_id = ?, active = ? WHERE id = ? AND org_id = ?`,
 			p.Name, p.Address, p.ZipCode, p.City, p.Latitude, p.Longitude, p.Access, p.Accessibility, p.Website, p.Logo, p.UnitID, b2i(p.Active), p.ID, p.OrgID)
-		return err
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.New(errs.NotFound, "appointments.error.no_place")
+		}
+		tx.AfterCommit(m.slotsChanged)
+		return runHooks(tx, p.ID, hooks)
 	})
 	return p.ID, err
 }
@@ -275,7 +308,7 @@ func (m *Module) Offer(ctx context.Context, serviceID, placeID int64) error {
 
 // SaveTemplate stores a weekly template, refusing one whose validity overlaps another of the
 // same service and place, then regenerates the free future slots it covers.
-func (m *Module) SaveTemplate(ctx context.Context, t Template) (int64, error) {
+func (m *Module) SaveTemplate(ctx context.Context, t Template, hooks ...TxHook) (int64, error) {
 	from, err1 := time.Parse(dayLayout, t.ValidFrom)
 	to, err2 := time.Parse(dayLayout, t.ValidTo)
 	switch {
@@ -321,7 +354,10 @@ func (m *Module) SaveTemplate(ctx context.Context, t Template) (int64, error) {
 			WHERE id = ? AND place_id = ? AND service_id = ?`, t.ValidFrom, t.ValidTo, t.SlotMinutes, t.Capacity, week, t.ID, t.PlaceID, t.ServiceID); err != nil {
 			return err
 		}
-		return m.regenerate(ctx, tx, t.PlaceID, t.ServiceID, t.ValidFrom, t.ValidTo)
+		if err := m.regenerate(ctx, tx, t.PlaceID, t.ServiceID, t.ValidFrom, t.ValidTo); err != nil {
+			return err
+		}
+		return runHooks(tx, t.ID, hooks)
 	})
 	return t.ID, err
 }
@@ -411,6 +447,7 @@ func (m *Module) AddClosing(ctx context.Context, orgID, placeID int64, day, reas
 			return err
 		}
 		// Free slots of that day disappear; booked ones stay for agents to move.
+		tx.AfterCommit(m.slotsChanged)
 		_, err := tx.ExecContext(ctx, `DELETE FROM appt_slots WHERE day = ? AND booked = 0 AND id NOT IN (SELECT slot_id FROM appt_appointment_slots)
 			AND place_id IN (SELECT id FROM appt_places WHERE org_id = ? AND (id = ? OR ? = 0))`, day, orgID, placeID, placeID)
 		return err
@@ -486,13 +523,14 @@ func (m *Module) generateTx(ctx context.Context, tx *store.Tx, placeID, serviceI
 	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
 		day := d.Format(dayLayout)
 		for _, s := range Plan(day, m.loc, tpls, rules[day], closed[day] || IsHoliday(day, st.AlsaceMoselle)) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO appt_slots (place_id, service_id, day, starts_at, ends_at, capacity)
-				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (place_id, service_id, starts_at) DO NOTHING`,
-				placeID, serviceID, day, s.Start, s.End, s.Capacity); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO appt_slots (place_id, service_id, day, starts_at, ends_at, start_s, end_s, capacity)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (place_id, service_id, starts_at) DO NOTHING`,
+				placeID, serviceID, day, s.Start, s.End, s.Start.Unix(), s.End.Unix(), s.Capacity); err != nil {
 				return fmt.Errorf("generate slots: %w", err)
 			}
 		}
 	}
+	tx.AfterCommit(m.slotsChanged)
 	_, err = tx.ExecContext(ctx, `UPDATE appt_offers SET generated_until = ? WHERE service_id = ? AND place_id = ? AND generated_until < ?`,
 		to, serviceID, placeID, to)
 	return err

@@ -176,6 +176,9 @@ func (m *Module) afterConfirm(ctx context.Context, args ConfirmedArgs) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
+		if args.Cancel == "" {
+			args.Cancel, args.Manage = m.capTokens(a.Ref)
+		}
 		links := m.links(a, args.Cancel, args.Manage)
 		host := "parvis"
 		if u, err := url.Parse(m.baseURL()); err == nil && u.Host != "" {
@@ -260,6 +263,15 @@ func (m *Module) afterCancel(ctx context.Context, args CancelledArgs) error {
 		return err
 	}
 	return m.inTx(ctx, func(tx *store.Tx) error {
+		// Once per cancellation, whatever the retries: the marker commits with the mail.
+		res, err := tx.ExecContext(ctx, `UPDATE appt_appointments SET cancel_notified_at = ? WHERE id = ? AND status = 'cancelled'
+			AND cancel_notified_at IS NULL`, m.now(), a.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
 		// A replaced appointment is not "cancelled" for the citizen: the new one's mail says it.
 		var replaced int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE replaces_id = ? AND status = 'confirmed'`, a.ID).Scan(&replaced); err != nil {

@@ -65,7 +65,13 @@ func (m *Module) offerToWaiting(ctx context.Context, tx *store.Tx, a *Appointmen
 	} else if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE appt_waits SET status = 'offered', offered_at = ?, offered_slot = ? WHERE id = ?`, m.now(), firstSlot(a), id); err != nil {
+	slot := firstSlot(a)
+	if slot == 0 { // loaded without its slots (the cancellation job)
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(slot_id), 0) FROM appt_appointment_slots WHERE appointment_id = ?`, a.ID).Scan(&slot); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE appt_waits SET status = 'offered', offered_at = ?, offered_slot = ? WHERE id = ?`, m.now(), slot, id); err != nil {
 		return err
 	}
 	t := a.Start.In(m.loc)

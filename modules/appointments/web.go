@@ -27,7 +27,7 @@ func (m *Module) routes() []kernel.Route {
 	bo := func(method, pattern, perm string, h http.HandlerFunc) kernel.Route {
 		return kernel.Route{Area: kernel.BackOffice, Method: method, Pattern: pattern, Perm: perm, Handler: h}
 	}
-	return []kernel.Route{
+	return append([]kernel.Route{
 		pub("GET", "/rdv", m.pageServices),
 		pub("GET", "/rdv/demarche/{service}", m.pagePlaces),
 		pub("GET", "/rdv/demarche/{service}/{place}", m.pageCalendar),
@@ -70,7 +70,7 @@ func (m *Module) routes() []kernel.Route {
 		bo("POST", "/admin/rdv/reserver", PermManage, m.adminBook),
 		bo("GET", "/admin/rdv/reglages", PermSettings, m.adminSettings),
 		bo("POST", "/admin/rdv/reglages/fermeture", PermSettings, m.adminClosing),
-	}
+	}, m.settingsRoutes()...)
 }
 
 func (m *Module) render(w http.ResponseWriter, r *http.Request, name, title string, status int, f *web.Form, data any) {
