@@ -15,6 +15,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -156,11 +157,22 @@ func (m *Module) migrator() (*rivermigrate.Migrator[*sql.Tx], error) {
 	return rivermigrate.New(m.driver, &rivermigrate.Config{Logger: m.log})
 }
 
-// Migrate applies River's own schema migrations.
-func (m *Module) Migrate(ctx context.Context) error {
+// Migrate applies River's own schema migrations. River's migrator takes no lock, so on
+// PostgreSQL nodes that start together would race to create its tables: a session-level
+// advisory lock, held on a connection of its own while the migrator works on the pool,
+// lets one node migrate and the others then find nothing to do. SQLite needs none (one
+// file, one IMMEDIATE writer).
+func (m *Module) Migrate(ctx context.Context) (err error) {
 	mg, err := m.migrator()
 	if err != nil {
 		return err
+	}
+	if m.db.Dialect == store.Postgres {
+		unlock, err := m.lockMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, unlock()) }()
 	}
 	res, err := mg.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	if err != nil {
@@ -170,6 +182,34 @@ func (m *Module) Migrate(ctx context.Context) error {
 		m.log.Info("river migrations applied", "count", len(res.Versions))
 	}
 	return nil
+}
+
+// migrationLock names River's migration lock per schema, so that towns (or tests) sharing
+// a PostgreSQL server in separate schemas do not wait for each other.
+const migrationLock = `hashtext('parvis.river.migrate.' || current_schema())`
+
+// lockMigrations takes the advisory lock on a dedicated connection (it blocks while another
+// node migrates) and returns the function that releases it and gives the connection back.
+func (m *Module) lockMigrations(ctx context.Context) (func() error, error) {
+	conn, err := m.db.W.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("river migrations: lock connection: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock("+migrationLock+")"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("river migrations: lock: %w", err)
+	}
+	return func() error {
+		defer conn.Close()
+		// Released even when ctx is done: the connection goes back to the pool, which keeps
+		// its session (and so the lock) open. If unlocking fails, the connection is
+		// discarded instead, and closing the session releases the lock.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+migrationLock+")"); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			return fmt.Errorf("river migrations: unlock: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // Pending counts River migrations not yet applied.

@@ -138,9 +138,10 @@ func parvisBinary(t *testing.T) string {
 }
 
 type node struct {
-	cmd *exec.Cmd
-	url string
-	log *strings.Builder
+	cmd    *exec.Cmd
+	url    string
+	log    *strings.Builder
+	exited chan struct{} // closed when the process ends (launchNode only)
 }
 
 func freePort(t *testing.T) string {
