@@ -18,7 +18,18 @@ const (
 	PointSuiteSection = "suite.section"
 	// PointCitizenData: personal-data providers for export and deletion (kernel.citizen).
 	PointCitizenData = "citizen.data"
+	// PointCitizenSpace: SpaceLink values, the pages a module adds to a citizen's space
+	// ("my appointments", "my requests"), listed on /compte.
+	PointCitizenSpace = "citizen.space"
 )
+
+// SpaceLink is a page of the citizen's space contributed by a module.
+type SpaceLink struct {
+	Title string // locale key
+	Hint  string // locale key, optional
+	Path  string
+	Order int
+}
 
 // CatalogueEntry is a citizen service a module offers (a form, an appointment service,
 // street-issue reporting…), listed and searched by the portal's service catalogue.

@@ -98,6 +98,7 @@ func (m *Module) Provision(ctx context.Context, env *kernel.Env) error {
 		m.FailureWindow = 15 * time.Minute
 	}
 	kernel.Provide[kernel.Authorizer](env, m.authz)
+	kernel.Provide[Directory](env, directory{st: m.st})
 	return nil
 }
 

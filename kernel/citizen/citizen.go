@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"parvis.org/parvis/kernel"
@@ -110,7 +111,9 @@ type Module struct {
 	cfg   *config.Config
 
 	providers []namedProvider
-	idps      []IdentityProvider
+	// space lists the pages modules add to the citizen's space, by Order.
+	space []kernel.SpaceLink
+	idps  []IdentityProvider
 	// dummyHash is checked when no account matches, so that a login for an unknown email
 	// takes as long as one for a known email (no enumeration by timing).
 	dummyHash string
@@ -173,6 +176,12 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 					return fmt.Errorf("module %s contributes a %T to %s, which expects a citizen.DataProvider", d.ID, e.Value, e.Point)
 				}
 				m.providers = append(m.providers, namedProvider{module: d.ID, p: p})
+			case kernel.PointCitizenSpace:
+				l, ok := e.Value.(kernel.SpaceLink)
+				if !ok {
+					return fmt.Errorf("module %s contributes a %T to %s, which expects a kernel.SpaceLink", d.ID, e.Value, e.Point)
+				}
+				m.space = append(m.space, l)
 			case PointIdentityProvider:
 				p, ok := e.Value.(IdentityProvider)
 				if !ok {
@@ -189,6 +198,7 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 			}
 		}
 	}
+	sort.SliceStable(m.space, func(a, b int) bool { return m.space[a].Order < m.space[b].Order })
 	return nil
 }
 

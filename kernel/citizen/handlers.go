@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"parvis.org/parvis/kernel"
 
 	"parvis.org/parvis/kernel/errs"
 	"parvis.org/parvis/kernel/i18n"
@@ -156,7 +157,13 @@ func (m *Module) account(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.views.Render(w, r, web.Page{Name: ID + "/account.html", Title: "kernel.citizen.account.title",
-		Flash: flashes[r.URL.Query().Get("ok")], Data: cur.acct})
+		Flash: flashes[r.URL.Query().Get("ok")], Data: accountData{Account: *cur.acct, Space: m.space}})
+}
+
+// accountData is the overview of "my space": the account and the pages modules add.
+type accountData struct {
+	Account
+	Space []kernel.SpaceLink
 }
 
 // GET /compte/inscription

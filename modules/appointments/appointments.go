@@ -165,6 +165,7 @@ func (m *Module) Declare() kernel.Parts {
 			{Section: "kernel.menu.admin", Title: "appointments.menu.settings", Path: "/admin/rdv/reglages", Perm: PermSettings, Order: 620},
 		},
 		Extensions: []kernel.Extension{
+			{Point: kernel.PointCitizenSpace, Value: kernel.SpaceLink{Title: "appointments.mine.title", Path: "/compte/rendez-vous", Order: 20}},
 			{Point: workflow.PointResourceType, Value: workflow.ResourceType{Name: resourceType, Title: "appointments.resource", Provider: m}},
 			{Point: kernel.PointCatalogue, Value: kernel.CatalogueEntry{Key: "appointments", Title: "appointments.title",
 				Summary: "appointments.summary", Path: "/rdv", Keywords: []string{"rendez-vous", "passeport", "carte d'identité", "mariage"}}},

@@ -443,6 +443,8 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 		}
 		sec := &st.Sections[len(st.Sections)-1]
 		sec.Questions = append(sec.Questions, q)
+	case "place":
+		return placeOp(def, form)
 	case "move":
 		key, dir := form.Get("key"), form.Get("dir")
 		if sk, ok := strings.CutPrefix(key, "step:"); ok {

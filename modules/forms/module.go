@@ -140,6 +140,7 @@ func (m *Module) Declare() kernel.Parts {
 			{Section: "kernel.menu.services", Title: "forms.menu.forms", Path: "/admin/forms", Perm: PermResponses, Order: 200},
 		},
 		Extensions: []kernel.Extension{
+			{Point: kernel.PointCitizenSpace, Value: kernel.SpaceLink{Title: "forms.mine.title", Path: "/compte/demandes", Order: 10}},
 			{Point: workflow.PointResourceType, Value: workflow.ResourceType{Name: ResourceType, Title: "forms.response", Provider: m}},
 			{Point: kernel.PointCitizenData, Value: citizen.DataProvider(citizenData{m})},
 			{Point: kernel.PointCatalogue, Value: kernel.CatalogueSource(m)},

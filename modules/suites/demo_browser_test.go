@@ -159,8 +159,13 @@ func TestBrowserDemoTown(t *testing.T) {
 	}
 	reqRef := b.Path()[strings.LastIndex(b.Path(), "/")+1:]
 
-	// My space: both there.
+	// My space: both there, reached by the links of the space's home page.
 	visit("/compte")
+	for _, p := range []string{"/compte/rendez-vous", "/compte/demandes"} {
+		if !b.Has(`main a[href="` + p + `"]`) {
+			t.Errorf("my space does not link to %s", p)
+		}
+	}
 	visit("/compte/rendez-vous")
 	m := regexp.MustCompile(`Passeport[^\n]*\(([A-Z0-9-]+)\)`).FindStringSubmatch(b.Text("main"))
 	if m == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/errs"
 	"parvis.org/parvis/kernel/i18n"
 	"parvis.org/parvis/kernel/store"
@@ -31,6 +32,7 @@ type engine struct {
 	clock   kernel.Clock
 	log     *slog.Logger
 	auth    kernel.Authorizer
+	dir     auth.Directory // nil without the auth module: the notify task then mails addresses only
 	audit   kernel.Auditor
 	jobs    kernel.Jobs
 	mail    kernel.Mailer

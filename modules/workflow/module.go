@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/i18n"
 	"parvis.org/parvis/kernel/web"
 )
@@ -46,6 +47,7 @@ func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 	e := &engine{db: env.DB, clock: env.Clock, log: env.Log, auth: env.Auth, audit: env.Audit, jobs: env.Jobs,
 		mail: env.Mail, i18n: env.I18n, views: env.Views, client: &http.Client{Timeout: 20 * time.Second},
 		types: map[string]TaskType{}, rtypes: map[string]ResourceType{}, perms: map[string]bool{}}
+	e.dir, _ = kernel.Service[auth.Directory](env)
 	if e.clock == nil {
 		e.clock = kernel.SystemClock{}
 	}

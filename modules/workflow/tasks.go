@@ -197,24 +197,110 @@ type notifyTask struct{}
 func (notifyTask) Name() string  { return "notify" }
 func (notifyTask) Title() string { return "workflow.task.notify" }
 func (notifyTask) Fields() []ConfigField {
-	return []ConfigField{{Name: "emails", Label: "workflow.cfg.emails", Kind: "list", Required: true},
-		{Name: "template", Label: "workflow.cfg.template", Kind: "template", Required: true}}
+	return []ConfigField{{Name: "template", Label: "workflow.cfg.template", Kind: "template", Required: true},
+		{Name: "emails", Label: "workflow.cfg.emails", Kind: "list"},
+		{Name: "unit", Label: "workflow.cfg.notify_unit", Kind: "text"},
+		{Name: "sub_units", Label: "workflow.cfg.sub_units", Kind: "bool"},
+		{Name: "agent", Label: "workflow.cfg.notify_agent", Kind: "text"}}
 }
+
+// Special values of the notify task's unit and agent settings.
+const (
+	notifyResourceUnit = "resource" // the unit the resource is in when the task runs
+	notifyAssigned     = "assigned" // the agent the resource is assigned to
+)
+
 func (notifyTask) Validate(d *Definition, cfg map[string]any) []Problem {
 	ps := needTemplate(d, cfg, "template", true)
-	for _, a := range cfgList(cfg, "emails") {
+	emails := cfgList(cfg, "emails")
+	for _, a := range emails {
 		if !strings.Contains(a, "@") {
 			ps = append(ps, Problem{Path: "config.emails", Code: "email", Message: fmt.Sprintf("%q is not an email address", a)})
 		}
 	}
+	unit, agent := cfgString(cfg, "unit"), cfgString(cfg, "agent")
+	if unit != "" && unit != notifyResourceUnit && cfgInt(cfg, "unit") <= 0 {
+		ps = append(ps, Problem{Path: "config.unit", Code: "unit", Message: `must be a unit ID or "resource"`})
+	}
+	if agent != "" && agent != notifyAssigned && cfgInt(cfg, "agent") <= 0 {
+		ps = append(ps, Problem{Path: "config.agent", Code: "agent", Message: `must be an agent ID or "assigned"`})
+	}
+	if len(emails) == 0 && unit == "" && agent == "" {
+		ps = append(ps, Problem{Path: "config.emails", Code: "required", Message: "name addresses, a unit or an agent to notify"})
+	}
 	return ps
 }
+
+// Run mails each recipient separately, agents in their own language, so that no one sees
+// the others' addresses.
 func (notifyTask) Run(ctx context.Context, tc *TaskContext) (Result, error) {
-	to := cfgList(tc.Config, "emails")
-	if err := tc.e.sendTemplate(ctx, tc, tc.ConfigString("template"), to, "fr", nil, nil); err != nil {
-		return Result{}, err
+	type recipient struct{ email, lang string }
+	var to []recipient
+	seen := map[string]bool{}
+	add := func(email, lang string) {
+		k := strings.ToLower(email)
+		if email == "" || seen[k] {
+			return
+		}
+		seen[k] = true
+		if lang == "" {
+			lang = "fr"
+		}
+		to = append(to, recipient{email, lang})
 	}
-	return Result{Message: strings.Join(to, ", ")}, nil
+	for _, a := range cfgList(tc.Config, "emails") {
+		add(a, "fr")
+	}
+	unit, agent := tc.ConfigString("unit"), tc.ConfigString("agent")
+	if (unit != "" || agent != "") && tc.e.dir == nil {
+		return Result{}, errs.New(errs.Unavailable, "workflow.error.no_directory")
+	}
+	var none []string // what was asked for but named no one, for the history
+	if unit != "" {
+		id := cfgInt(tc.Config, "unit")
+		if unit == notifyResourceUnit {
+			id = tc.Status.UnitID
+		}
+		var agents []kernel.Agent
+		if id != 0 {
+			var err error
+			if agents, err = tc.e.dir.AgentsOfUnit(ctx, tc.Status.OrgID, id, cfgBool(tc.Config, "sub_units")); err != nil {
+				return Result{}, err
+			}
+		}
+		for _, a := range agents {
+			add(a.Email, a.Lang)
+		}
+		if len(agents) == 0 {
+			none = append(none, fmt.Sprintf("unit %d: no agent", id))
+		}
+	}
+	if agent != "" {
+		id := cfgInt(tc.Config, "agent")
+		if agent == notifyAssigned {
+			id = tc.Status.AgentID
+		}
+		a, ok := kernel.Agent{}, false
+		if id != 0 {
+			var err error
+			if a, ok, err = tc.e.dir.Agent(ctx, tc.Status.OrgID, id); err != nil {
+				return Result{}, err
+			}
+		}
+		if ok {
+			add(a.Email, a.Lang)
+		} else {
+			none = append(none, "no agent assigned")
+		}
+	}
+	var names []string
+	for _, r := range to {
+		if err := tc.e.sendTemplate(ctx, tc, tc.ConfigString("template"), []string{r.email}, r.lang, nil, nil); err != nil {
+			return Result{}, err
+		}
+		names = append(names, r.email)
+	}
+	return Result{Message: strings.Join(append(names, none...), ", ")}, nil
 }
 
 type assignTask struct{}
