@@ -173,6 +173,11 @@ func TestLogin(t *testing.T) {
 			{"totp: password alone is not enough", []step{
 				{"password", "/admin/login", login("totp@mairie.fr", servertest.Password), 303, "/admin/login/totp", ""},
 			}, false},
+			// The code that signed in above, replayed within its 30 seconds from another browser.
+			{"totp: a code is accepted once", []step{
+				{"password", "/admin/login", login("totp@mairie.fr", servertest.Password), 303, "/admin/login/totp", ""},
+				{"same code again", "/admin/login/totp", url.Values{"code": {code()}, "next": {"/admin/account"}}, 401, "", "pv-error-summary"},
+			}, false},
 		}
 		for _, tc := range tests {
 			c := s.Client()

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -173,11 +175,31 @@ func (m *Module) totpForm(w http.ResponseWriter, r *http.Request) {
 		Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
+var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
 // validTOTP checks a 6-digit code at the clock's time, one period of skew either way.
 func (m *Module) validTOTP(secret, code string) bool {
-	ok, err := totp.ValidateCustom(code, secret, m.now(), totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	ok, err := totp.ValidateCustom(code, secret, m.now(), totpOpts)
 	return err == nil && ok
 }
+
+// totpStep returns the 30-second step a valid code belongs to (one period of skew either
+// way), or -1. Login accepts a step only once, so a code seen over a shoulder or replayed
+// from a phished page within its validity does not open a second session.
+func (m *Module) totpStep(secret, code string) int64 {
+	now := m.now()
+	for _, d := range []time.Duration{0, -30 * time.Second, 30 * time.Second} {
+		t := now.Add(d)
+		want, err := totp.GenerateCodeCustom(secret, t, totpOpts)
+		if err == nil && len(code) == len(want) && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return t.Unix() / 30
+		}
+	}
+	return -1
+}
+
+// errTOTPReused: the code's step was already used to sign in.
+var errTOTPReused = errors.New("totp code already used")
 
 func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 	f := m.parse(w, r)
@@ -210,7 +232,7 @@ func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 		m.render(w, r, page)
 		return
 	}
-	if !m.validTOTP(a.TOTPSecret, f.Get("code")) {
+	badCode := func() {
 		if err := m.recordFailure(ctx, a.Email, ip, now); err != nil {
 			m.fail(w, r, err)
 			return
@@ -218,11 +240,27 @@ func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 		f.Fail("code", "kernel.auth.error.bad_code")
 		page.Status = http.StatusUnauthorized
 		m.render(w, r, page)
+	}
+	step := m.totpStep(a.TOTPSecret, f.Get("code"))
+	if step < 0 {
+		badCode()
 		return
 	}
 	token, err := m.newSession(r, a.ID, stageOK, m.MaxAge, func(tx *store.Tx) error {
+		// Conditional: of two logins racing with one code, only one moves the step.
+		res, err := tx.ExecContext(ctx, `UPDATE auth_agents SET totp_step = ? WHERE id = ? AND totp_step < ?`, step, a.ID, step)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errTOTPReused
+		}
 		return m.st.ClearFailures(ctx, tx, "account", a.Email)
 	})
+	if errors.Is(err, errTOTPReused) {
+		badCode()
+		return
+	}
 	if err != nil {
 		m.fail(w, r, err)
 		return
