@@ -67,15 +67,20 @@ func (v *Views) funcs() template.FuncMap {
 }
 
 // AddPages parses every *.html file of fsys (recursively) as a page named
-// "<module>/<path>". Files under a "partials" folder are added to the base set instead.
+// "<module>/<path>". Files under the top-level "partials" folder are not pages: they are
+// parsed into every page of the module, for templates its pages share (a question, a card).
 func (v *Views) AddPages(module string, fsys fs.FS) error {
-	var names []string
+	var names, partials []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.IsDir() && strings.HasSuffix(p, ".html") {
-			names = append(names, p)
+			if strings.HasPrefix(p, "partials/") {
+				partials = append(partials, p)
+			} else {
+				names = append(names, p)
+			}
 		}
 		return nil
 	})
@@ -88,6 +93,11 @@ func (v *Views) AddPages(module string, fsys fs.FS) error {
 		for _, b := range v.base {
 			if _, err := t.ParseFS(b, "*.html"); err != nil {
 				return fmt.Errorf("kernel layouts: %w", err)
+			}
+		}
+		if len(partials) > 0 {
+			if _, err := t.ParseFS(fsys, partials...); err != nil {
+				return fmt.Errorf("partials of %s: %w", module, err)
 			}
 		}
 		if _, err := t.ParseFS(fsys, n); err != nil {

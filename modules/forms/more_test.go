@@ -342,3 +342,16 @@ func TestWebhookSubmitted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCorrectionLinkIsRouted: the link the workflow's "correct" task mails (CorrectionURL)
+// reaches the forms correction page, which refuses an unknown token with its own message —
+// not the kernel's "page not found" for an unrouted address.
+func TestCorrectionLinkIsRouted(t *testing.T) {
+	s := servertest.New(t, store.SQLite, servertest.Options{})
+	m := moduleOf(t, s)
+	link := m.CorrectionURL(workflow.Ref{Type: ResourceType, ID: "ABCD2345"}, "forgedtoken")
+	res := s.Client().Get(link)
+	if res.Status != 404 || !strings.Contains(res.Body, "lien de correction") {
+		t.Fatalf("GET %s: %d, want the correction page's refusal\n%s", link, res.Status, res.Body)
+	}
+}
