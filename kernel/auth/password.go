@@ -1,10 +1,7 @@
 package auth
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
+	ktoken "parvis.org/parvis/kernel/token"
 
 	"parvis.org/parvis/kernel/password"
 )
@@ -30,16 +27,6 @@ func PasswordProblem(pw, email string) string {
 
 // newToken returns a random 128-bit token for URLs and cookies, and the hash stored in
 // its place (so a stolen database holds no usable token).
-func newToken() (token, hash string) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand: " + err.Error()) // never fails on supported platforms
-	}
-	token = base64.RawURLEncoding.EncodeToString(b[:])
-	return token, hashToken(token)
-}
+func newToken() (raw, hash string) { return ktoken.New(16) }
 
-func hashToken(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
+func hashToken(raw string) string { return ktoken.Hash(raw) }

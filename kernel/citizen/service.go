@@ -2,13 +2,10 @@ package citizen
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/mail"
+	ktoken "parvis.org/parvis/kernel/token"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,18 +89,11 @@ func checkPassword(field, pw string) error {
 
 // newToken returns a random 256-bit token and its stored hash.
 func newToken() (raw, hash string, err error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", fmt.Errorf("token: %w", err)
-	}
-	raw = base64.RawURLEncoding.EncodeToString(b[:])
-	return raw, hashToken(raw), nil
+	raw, hash = ktoken.New(32)
+	return raw, hash, nil
 }
 
-func hashToken(raw string) string {
-	s := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(s[:])
-}
+func hashToken(raw string) string { return ktoken.Hash(raw) }
 
 // throttle refuses with TooMany when scope had max attempts or more within window.
 func (m *Module) throttle(ctx context.Context, q store.Querier, scope string, max int, window time.Duration) error {

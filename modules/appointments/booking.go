@@ -3,14 +3,12 @@ package appointments
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	ktoken "parvis.org/parvis/kernel/token"
 	"sort"
 	"strings"
 	"time"
@@ -37,16 +35,9 @@ type SlotFullError struct{ Nearest []Slot }
 func (e *SlotFullError) Error() string { return "slot full" }
 func (e *SlotFullError) Unwrap() error { return errs.New(errs.Conflict, keySlotFull) }
 
-func newToken() (raw, hash string) {
-	var b [16]byte // 128 bits
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	raw = base64.RawURLEncoding.EncodeToString(b[:])
-	return raw, hashToken(raw)
-}
+func newToken() (raw, hash string) { return ktoken.New(16) }
 
-func hashToken(raw string) string { s := sha256.Sum256([]byte(raw)); return hex.EncodeToString(s[:]) }
+func hashToken(raw string) string { return ktoken.Hash(raw) }
 
 const refAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

@@ -3,11 +3,10 @@ package forms
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
+	ktoken "parvis.org/parvis/kernel/token"
 	"strings"
 	"time"
 
@@ -148,16 +147,9 @@ type Draft struct {
 	token     string // the raw token, known only when just created
 }
 
-func newToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newToken() string { return ktoken.Hex(16) }
 
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte("forms\x00" + t))
-	return hex.EncodeToString(h[:])
-}
+func hashToken(t string) string { return ktoken.Hash("forms\x00" + t) }
 
 func scanDraft(sc interface{ Scan(...any) error }, d *Definition) (*Draft, error) {
 	var dr Draft

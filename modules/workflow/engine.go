@@ -2,12 +2,11 @@ package workflow
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	ktoken "parvis.org/parvis/kernel/token"
 	"slices"
 	"sync"
 	"time"
@@ -478,14 +477,8 @@ func (e *engine) addFile(ctx context.Context, tx *store.Tx, st *Status, name, ct
 	return id, err
 }
 
-// token returns a random 128-bit value in hex.
-func token() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported systems
-	}
-	return hex.EncodeToString(b[:])
-}
+// newHexToken returns a random 128-bit value in hex.
+func newHexToken() string { return ktoken.Hex(16) }
 
 // enqueue inserts a job when the job system is there (it always is in a full server).
 func (e *engine) enqueue(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) error {

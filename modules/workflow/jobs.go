@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	ktoken "parvis.org/parvis/kernel/token"
 	"strconv"
 	"strings"
 	"time"
@@ -136,10 +137,7 @@ func (e *engine) RunDueTimers(ctx context.Context) (int, error) {
 
 // Corrections.
 
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
+func hashToken(t string) string { return ktoken.Hash(t) }
 
 // Correction implements Engine.
 func (e *engine) Correction(ctx context.Context, tok string) (Correction, error) {
@@ -259,7 +257,7 @@ func (e *engine) emit(ctx context.Context, tx *store.Tx, st *Status, name string
 	if len(ids) == 0 {
 		return nil
 	}
-	key := token()
+	key := newHexToken()
 	body, err := json.Marshal(map[string]any{"id": key, "event": event, "occurred_at": e.now(), "org_id": st.OrgID,
 		"resource": st.Ref, "workflow": st.Workflow, "state": st.State, "data": data})
 	if err != nil {

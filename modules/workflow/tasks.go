@@ -359,7 +359,7 @@ func (correctTask) Run(ctx context.Context, tc *TaskContext) (Result, error) {
 	}
 	fields := cfgList(tc.Config, "fields")
 	fj, _ := json.Marshal(fields)
-	tok := token()
+	tok := newHexToken()
 	// The link stays valid while the resource stays in the state this action leads to.
 	_, err := tc.Tx.ExecContext(ctx, `INSERT INTO workflow_corrections (resource_id, token_hash, fields, message, return_state,
  seq, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, tc.Status.internalID, hashToken(tok), string(fj),
@@ -474,7 +474,7 @@ func (callTask) Run(ctx context.Context, tc *TaskContext) (Result, error) {
 		}
 		doc["answers"] = d.Answers
 	}
-	idem := token()
+	idem := newHexToken()
 	doc["id"], doc["event"] = idem, tc.Status.Ref.Type+".call"
 	body, err := json.Marshal(doc)
 	if err != nil {
