@@ -66,6 +66,9 @@ type Server struct {
 	auth    kernel.Authorizer
 	http    *http.Server
 	metrics *Metrics
+
+	siteNamer  SiteNamer
+	siteStyler SiteStyler
 }
 
 // RouteInfo is a mounted route, for the permission walk test and `parvis routes`.
@@ -152,10 +155,15 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, opt Option
 		}
 	}
 	if len(s.Modules) > 0 {
-		s.auth = s.Modules[0].Env.Auth
-		if a, ok := kernel.Service[kernel.Authorizer](s.Modules[0].Env); ok {
+		// Services are all published once every module is provisioned: look them up once,
+		// not on every page.
+		env := s.Modules[0].Env
+		s.auth = env.Auth
+		if a, ok := kernel.Service[kernel.Authorizer](env); ok {
 			s.auth = a
 		}
+		s.siteNamer, _ = kernel.Service[SiteNamer](env)
+		s.siteStyler, _ = kernel.Service[SiteStyler](env)
 	}
 	if err := s.collect(); err != nil {
 		return nil, err

@@ -82,14 +82,12 @@ type SiteStyle struct {
 
 func (s *Server) chrome(r *http.Request) any {
 	c := &Chrome{SiteName: "Parvis", Agent: kernel.AgentFrom(r.Context()), Citizen: kernel.CitizenFrom(r.Context())}
-	if len(s.Modules) > 0 {
-		if n, ok := kernel.Service[SiteNamer](s.Modules[0].Env); ok {
-			c.SiteName = n.SiteName(r)
-		}
-		if st, ok := kernel.Service[SiteStyler](s.Modules[0].Env); ok {
-			style := st.SiteStyle(r)
-			c.LogoURL, c.ThemeCSS = style.LogoURL, style.CSSURL
-		}
+	if s.siteNamer != nil {
+		c.SiteName = s.siteNamer.SiteName(r)
+	}
+	if s.siteStyler != nil {
+		style := s.siteStyler.SiteStyle(r)
+		c.LogoURL, c.ThemeCSS = style.LogoURL, style.CSSURL
 	}
 	if c.Agent != nil && strings.HasPrefix(r.URL.Path, "/admin") {
 		for _, mi := range s.Menu {
