@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -17,13 +18,21 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"text/template/parse"
 	"time"
 
 	"parvis.org/parvis/kernel/i18n"
 )
 
-// Views renders pages. Every page template is parsed at start-up together with the kernel's
-// layouts and partials, so a broken template stops start-up instead of failing a request.
+// Views renders pages. Every page template is parsed at start-up, so a broken template
+// stops start-up instead of failing a request.
+//
+// A page is rendered in two steps: its own blocks ("title", "main", and "nav" or
+// "footer-links" when it defines them) first, then the layout around them. The layouts are
+// parsed once for the whole process, and the pages of a module share one template set with
+// the kernel's partials and the module's partials, each page's blocks renamed
+// "<file>:<block>". Parsing the layouts with every page (as before) kept one copy of their
+// parse trees per page: two thirds of the live heap, marked by every garbage collection.
 type Views struct {
 	I18n   *i18n.Bundle
 	Assets *Assets
@@ -37,15 +46,29 @@ type Views struct {
 	// Location is the time zone for dates shown to people.
 	Location *time.Location
 
-	mu    sync.RWMutex
-	base  []fs.FS // layouts and partials
-	pages map[string]*template.Template
-	bufs  sync.Pool
+	mu      sync.RWMutex
+	base    []fs.FS            // layouts and partials
+	layouts *template.Template // the layouts, parsed once (with the partials they use)
+	pages   map[string]*page
+	bufs    sync.Pool
 }
 
-// NewViews returns Views whose layouts and partials come from base (the kernel's templates).
+// page is one page template: its blocks live in a module's set under prefix+name.
+type page struct {
+	set    *template.Template
+	prefix string
+	local  map[string]bool // the blocks the page defines
+}
+
+// layoutBlocks are the blocks a page may define for the layout to place, besides "title"
+// and "main".
+var layoutBlocks = [...]string{"nav", "footer-links"}
+
+// NewViews returns Views whose layouts and partials come from base (the kernel's templates):
+// files named partials*.html hold the partials every page may call; the other files hold
+// the layouts.
 func NewViews(bundle *i18n.Bundle, assets *Assets, log *slog.Logger, loc *time.Location, base ...fs.FS) *Views {
-	return &Views{I18n: bundle, Assets: assets, Log: log, Location: loc, base: base, pages: map[string]*template.Template{},
+	return &Views{I18n: bundle, Assets: assets, Log: log, Location: loc, base: base, pages: map[string]*page{},
 		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
@@ -68,7 +91,9 @@ func (v *Views) funcs() template.FuncMap {
 
 // AddPages parses every *.html file of fsys (recursively) as a page named
 // "<module>/<path>". Files under the top-level "partials" folder are not pages: they are
-// parsed into every page of the module, for templates its pages share (a question, a card).
+// parsed into the module's set, for templates its pages share (a question, a card). A page
+// defines "title" and "main", or a whole document of its own under the name of the layout
+// it is rendered with (web.Page.Layout).
 func (v *Views) AddPages(module string, fsys fs.FS) error {
 	var names, partials []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -87,32 +112,146 @@ func (v *Views) AddPages(module string, fsys fs.FS) error {
 	if err != nil {
 		return fmt.Errorf("templates of %s: %w", module, err)
 	}
+	if err := v.parseLayouts(); err != nil {
+		return err
+	}
 	sort.Strings(names)
+	set := template.New(module).Funcs(v.funcs())
+	for _, b := range v.base {
+		files, err := fs.Glob(b, "partials*.html")
+		if err != nil {
+			return fmt.Errorf("kernel partials: %w", err)
+		}
+		if len(files) > 0 {
+			if _, err := set.ParseFS(b, files...); err != nil {
+				return fmt.Errorf("kernel partials: %w", err)
+			}
+		}
+	}
+	if len(partials) > 0 {
+		if _, err := set.ParseFS(fsys, partials...); err != nil {
+			return fmt.Errorf("partials of %s: %w", module, err)
+		}
+	}
+	added := map[string]*page{}
 	for _, n := range names {
-		t := template.New(n).Funcs(v.funcs())
-		for _, b := range v.base {
-			if _, err := t.ParseFS(b, "*.html"); err != nil {
-				return fmt.Errorf("kernel layouts: %w", err)
-			}
-		}
-		if len(partials) > 0 {
-			if _, err := t.ParseFS(fsys, partials...); err != nil {
-				return fmt.Errorf("partials of %s: %w", module, err)
-			}
-		}
-		if _, err := t.ParseFS(fsys, n); err != nil {
+		src, err := fs.ReadFile(fsys, n)
+		if err != nil {
 			return fmt.Errorf("template %s/%s: %w", module, n, err)
 		}
-		for _, need := range []string{"title", "main"} {
-			if t.Lookup(need) == nil {
-				return fmt.Errorf("template %s/%s: defines no %q block", module, n, need)
+		one, err := template.New(n).Funcs(v.funcs()).Parse(string(src))
+		if err != nil {
+			return fmt.Errorf("template %s/%s: %w", module, n, err)
+		}
+		p := &page{set: set, prefix: n + ":", local: map[string]bool{}}
+		for _, t := range one.Templates() {
+			if t.Name() != n && t.Tree != nil {
+				p.local[t.Name()] = true
 			}
 		}
-		v.mu.Lock()
-		v.pages[module+"/"+n] = t
-		v.mu.Unlock()
+		if !p.local["main"] && len(p.local) == 0 {
+			return fmt.Errorf("template %s/%s: defines no %q block", module, n, "main")
+		}
+		for _, t := range one.Templates() {
+			if !p.local[t.Name()] {
+				continue
+			}
+			tree := t.Tree
+			renameCalls(tree.Root, p.local, p.prefix)
+			tree.Name = p.prefix + t.Name()
+			if _, err := set.AddParseTree(tree.Name, tree); err != nil {
+				return fmt.Errorf("template %s/%s: %w", module, n, err)
+			}
+		}
+		added[module+"/"+n] = p
 	}
+	// Every {{template}} a page or partial calls must exist in the module's set: a page may
+	// not call a layout's parts, which are not parsed with it.
+	for _, t := range set.Templates() {
+		if t.Tree == nil {
+			continue
+		}
+		if missing := missingCall(t.Tree.Root, set); missing != "" {
+			return fmt.Errorf("templates of %s: %q calls {{template %q}}, which is neither a partial nor a block of its page", module, t.Name(), missing)
+		}
+	}
+	v.mu.Lock()
+	for k, p := range added {
+		v.pages[k] = p
+	}
+	v.mu.Unlock()
 	return nil
+}
+
+// parseLayouts parses the kernel's layouts and partials once.
+func (v *Views) parseLayouts() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.layouts != nil {
+		return nil
+	}
+	t := template.New("layouts").Funcs(v.funcs())
+	for _, b := range v.base {
+		if _, err := t.ParseFS(b, "*.html"); err != nil {
+			return fmt.Errorf("kernel layouts: %w", err)
+		}
+	}
+	v.layouts = t
+	return nil
+}
+
+// renameCalls points a page's {{template}} calls to its own blocks at their new names.
+func renameCalls(n parse.Node, local map[string]bool, prefix string) {
+	walkCalls(n, func(t *parse.TemplateNode) string {
+		if local[t.Name] {
+			t.Name = prefix + t.Name
+		}
+		return ""
+	})
+}
+
+// missingCall returns the first {{template}} name under n that set does not define.
+func missingCall(n parse.Node, set *template.Template) string {
+	return walkCalls(n, func(t *parse.TemplateNode) string {
+		if set.Lookup(t.Name) == nil {
+			return t.Name
+		}
+		return ""
+	})
+}
+
+// walkCalls calls f on every {{template}} node under n until f returns a non-empty string.
+func walkCalls(n parse.Node, f func(*parse.TemplateNode) string) string {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return ""
+		}
+		for _, c := range n.Nodes {
+			if s := walkCalls(c, f); s != "" {
+				return s
+			}
+		}
+	case *parse.TemplateNode:
+		return f(n)
+	case *parse.IfNode:
+		return walkBranch(&n.BranchNode, f)
+	case *parse.RangeNode:
+		return walkBranch(&n.BranchNode, f)
+	case *parse.WithNode:
+		return walkBranch(&n.BranchNode, f)
+	}
+	return ""
+}
+
+func walkBranch(b *parse.BranchNode, f func(*parse.TemplateNode) string) string {
+	if s := walkCalls(b.List, f); s != "" {
+		return s
+	}
+	if b.ElseList != nil {
+		return walkCalls(b.ElseList, f)
+	}
+	return ""
 }
 
 // Has reports whether a page exists.
@@ -121,6 +260,20 @@ func (v *Views) Has(name string) bool {
 	defer v.mu.RUnlock()
 	return v.pages[name] != nil
 }
+
+// Main is the page's rendered "main" block, for the layout.
+func (p *View) Main() template.HTML { return p.main }
+
+// PageTitle is the page's "title" block as text (the layout escapes it), or Title.
+func (p *View) PageTitle() string {
+	if p.pageTitle != "" {
+		return p.pageTitle
+	}
+	return p.Title
+}
+
+// Block is another block the page defined for the layout ("nav", "footer-links"), or "".
+func (p *View) Block(name string) template.HTML { return p.blocks[name] }
 
 // View is the data every page template receives as dot.
 type View struct {
@@ -134,7 +287,10 @@ type View struct {
 	Form   *Form
 	Data   any
 
-	v *Views
+	v         *Views
+	main      template.HTML
+	pageTitle string
+	blocks    map[string]template.HTML
 }
 
 // T translates a key into the page's language.
@@ -227,9 +383,9 @@ type Page struct {
 // becomes a clean 500 page rather than half a page.
 func (v *Views) Render(w http.ResponseWriter, r *http.Request, pg Page) {
 	v.mu.RLock()
-	t := v.pages[pg.Name]
+	p, layouts := v.pages[pg.Name], v.layouts
 	v.mu.RUnlock()
-	if t == nil {
+	if p == nil {
 		v.Log.Error("unknown page template", "page", pg.Name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -238,7 +394,7 @@ func (v *Views) Render(w http.ResponseWriter, r *http.Request, pg Page) {
 	buf := v.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer v.bufs.Put(buf)
-	if err := t.ExecuteTemplate(buf, view.Layout, view); err != nil {
+	if err := v.execute(buf, p, layouts, view); err != nil {
 		v.Log.Error("render", "page", pg.Name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -254,6 +410,41 @@ func (v *Views) Render(w http.ResponseWriter, r *http.Request, pg Page) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// execute renders the page's blocks, then its layout around them; a page that defines the
+// layout itself (a whole document) is rendered in one step.
+func (v *Views) execute(buf *bytes.Buffer, p *page, layouts *template.Template, view *View) error {
+	if p.local[view.Layout] {
+		return p.set.ExecuteTemplate(buf, p.prefix+view.Layout, view)
+	}
+	part := v.bufs.Get().(*bytes.Buffer)
+	defer v.bufs.Put(part)
+	if p.local["title"] {
+		part.Reset()
+		if err := p.set.ExecuteTemplate(part, p.prefix+"title", view); err != nil {
+			return err
+		}
+		view.pageTitle = html.UnescapeString(strings.TrimSpace(part.String()))
+	}
+	for _, b := range layoutBlocks {
+		if p.local[b] {
+			part.Reset()
+			if err := p.set.ExecuteTemplate(part, p.prefix+b, view); err != nil {
+				return err
+			}
+			if view.blocks == nil {
+				view.blocks = map[string]template.HTML{}
+			}
+			view.blocks[b] = template.HTML(part.String())
+		}
+	}
+	part.Reset()
+	if err := p.set.ExecuteTemplate(part, p.prefix+"main", view); err != nil {
+		return err
+	}
+	view.main = template.HTML(part.String())
+	return layouts.ExecuteTemplate(buf, view.Layout, view)
 }
 
 // NewView builds the dot of a page (exported for modules that render fragments).
