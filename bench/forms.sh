@@ -7,7 +7,8 @@
 # For each engine, in the same run, three times (the median is reported): the raw INSERT of
 # the same forms_responses row through the driver alone (16 goroutines), then submitResponse
 # over HTTP on loopback (16 concurrent clients; a ten-field form: validation, routing by
-# postcode, workflow start, receipt mail with its PDF queued, all in one transaction). Then
+# postcode, workflow start, the receipt job queued, all in one transaction; the job renders
+# the PDF and queues the mail after the request, on the job workers). Then
 # the back-office responses list (first page, a state filter, oldest first; median of 7) at
 # 100,000 and 1,000,000 stored responses, made by one INSERT … SELECT (bench only).
 # Settings: DURATION (3s per run), SMALL=1 (10,000 rows only), PARVIS_TEST_POSTGRES

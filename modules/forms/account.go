@@ -4,6 +4,7 @@ import (
 	"context"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -185,6 +186,7 @@ type correctView struct {
 	Def      *Definition
 	Message  string
 	Qs       []qview
+	Done     bool // the corrections were saved
 }
 
 func (m *Module) correction(w http.ResponseWriter, r *http.Request) (Response, *Definition, workflow.Correction, bool) {
@@ -201,51 +203,49 @@ func (m *Module) correction(w http.ResponseWriter, r *http.Request) (Response, *
 	return resp, def, corr, true
 }
 
+// correctable lists the questions a correction lets the citizen edit: the ones the agent's
+// task named that exist in the response's version and are shown with its answers, outside
+// repeatable sections, and not files (the correction page takes no upload).
+func correctable(def *Definition, corr workflow.Correction, a Answers) []*Question {
+	var out []*Question
+	path := def.Path(a)
+	for _, k := range corr.Fields {
+		loc, ok := def.Question(k)
+		if !ok || loc.Sec.Repeat != nil || loc.Q.Type == TFile || loc.Q.Type == TPhoto || loc.Q.Type == TInfo {
+			continue
+		}
+		if !slices.Contains(path, loc.Step) || !Visible(loc.Sec, loc.Q, a) {
+			continue
+		}
+		out = append(out, loc.Q)
+	}
+	return out
+}
+
+// correctStep is a page of the correctable questions, for valuesOf and rawOf.
+func correctStep(qs []*Question) *Step {
+	sec := Section{Key: "correction"}
+	for _, q := range qs {
+		sec.Questions = append(sec.Questions, *q)
+	}
+	return &Step{Key: "correction", Sections: []Section{sec}}
+}
+
 func (m *Module) correctPage(w http.ResponseWriter, r *http.Request) {
 	resp, def, corr, ok := m.correction(w, r)
 	if !ok {
 		return
 	}
-	vals := web.NewForm(nil)
-	for _, k := range corr.Fields {
-		if loc, ok := def.Question(k); ok && loc.Sec.Repeat == nil {
-			st := Step{Sections: []Section{{Questions: []Question{*loc.Q}}}}
-			for n, v := range valuesOf(def, &st, resp.Answers) {
-				vals.Values[n] = v
-			}
-		}
-	}
-	m.renderCorrect(w, r, resp, def, corr, vals, http.StatusOK)
+	vals := valuesOf(def, correctStep(correctable(def, corr, resp.Answers)), resp.Answers)
+	m.renderCorrect(w, r, resp, def, corr, web.NewForm(vals), http.StatusOK)
 }
 
 func (m *Module) renderCorrect(w http.ResponseWriter, r *http.Request, resp Response, def *Definition, corr workflow.Correction, form *web.Form, status int) {
 	lang := m.lang(r)
 	v := correctView{Response: resp, Def: def, Message: corr.Message}
-	for _, k := range corr.Fields {
-		loc, ok := def.Question(k)
-		if !ok || loc.Sec.Repeat != nil || loc.Q.Type == TFile || loc.Q.Type == TPhoto {
-			continue
-		}
-		q := loc.Q
-		fv := web.FieldView{ID: "f-" + q.Key, Name: q.Key, Label: q.Label, Hint: q.Hint, Value: form.Values.Get(q.Key), Values: form.Values[q.Key]}
-		if e := form.ErrorFor(q.Key); e != "" {
-			fv.Error, fv.ErrorPrefix = m.t(lang, e), m.t(lang, "kernel.error_prefix")+" "
-		}
-		qv := qview{Q: q, F: fv}
-		for _, o := range q.Options {
-			qv.Options = append(qv.Options, optView{Value: o.Value, Label: o.Label})
-		}
-		if q.Type == TYesNo {
-			qv.Options = []optView{{"yes", m.t(lang, "forms.yes"), ""}, {"no", m.t(lang, "forms.no"), ""}}
-		}
-		if q.Type == TAddress {
-			qv.Parts = map[string]web.FieldView{
-				"street":   {ID: "f-" + q.Key + ".street", Name: q.Key + ".street", Label: m.t(lang, "forms.address.street"), Value: form.Values.Get(q.Key + ".street")},
-				"postcode": {ID: "f-" + q.Key + ".postcode", Name: q.Key + ".postcode", Label: m.t(lang, "forms.address.postcode"), Value: form.Values.Get(q.Key + ".postcode")},
-				"town":     {ID: "f-" + q.Key + ".town", Name: q.Key + ".town", Label: m.t(lang, "forms.address.town"), Value: form.Values.Get(q.Key + ".town")},
-			}
-		}
-		v.Qs = append(v.Qs, qv)
+	qb := m.newQBuilder(lang, form, resp.Answers)
+	for _, q := range correctable(def, corr, resp.Answers) {
+		v.Qs = append(v.Qs, qb.build(q, ""))
 	}
 	m.views.Render(w, r, web.Page{Name: "forms/correct.html", Title: "forms.correct.title", Status: status, Form: form, Data: v})
 }
@@ -261,27 +261,29 @@ func (m *Module) correctPost(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	// Only the questions the agent chose are read; the others keep their answers.
+	// Only the questions the agent chose are read; the others keep their answers, and a
+	// field of any other question is refused.
+	qs := correctable(def, corr, resp.Answers)
+	in, unknown := rawOf(def, correctStep(qs), form.Values, func(*Section, *Question) bool { return true })
+	if len(unknown) > 0 {
+		m.log.WarnContext(ctx, "forms: unknown fields in a correction", "ref", resp.Ref, "fields", unknown)
+		m.fail(w, r, errs.New(errs.Invalid, "forms.error.unknown_fields"))
+		return
+	}
 	answers := Answers{}
 	for k, v := range resp.Answers {
 		answers[k] = v
 	}
 	c := &checker{d: def, today: m.today()}
 	changed := map[string]any{}
-	for _, k := range corr.Fields {
-		loc, ok := def.Question(k)
-		if !ok || loc.Sec.Repeat != nil || loc.Q.Type == TFile || loc.Q.Type == TPhoto {
-			continue
-		}
-		st := Step{Sections: []Section{{Questions: []Question{*loc.Q}}}}
-		in, _ := rawOf(def, &st, form.Values, func(*Section, *Question) bool { return true })
-		if v, ok := c.value(loc.Q, k, in[k]); ok {
+	for _, q := range qs {
+		if v, ok := c.value(q, q.Key, in[q.Key]); ok {
 			if isEmpty(v) {
-				delete(answers, k)
+				delete(answers, q.Key)
 			} else {
-				answers[k] = v
+				answers[q.Key] = v
 			}
-			changed[k] = v
+			changed[q.Key] = v
 		}
 	}
 	if len(c.ps) > 0 {
@@ -309,12 +311,32 @@ func (m *Module) correctPost(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		_, err = m.wf.Resubmit(ctx, tx, r.PathValue("token"), changed)
-		return err
+		ref := workflow.Ref{Type: ResourceType, ID: resp.Ref}
+		if _, err := m.wf.Resubmit(ctx, tx, r.PathValue("token"), changed); err != nil {
+			return err
+		}
+		// The workflow's conditions and routing read flat fields ("adresse_postcode"):
+		// those of the corrected answers are refreshed too.
+		flat := Answers{}
+		for k := range changed {
+			if v, ok := answers[k]; ok {
+				flat[k] = v
+			}
+		}
+		if f := Fields(def, flat); len(f) > 0 {
+			return m.wf.SetFields(ctx, tx, ref, f)
+		}
+		return nil
 	})
 	if err != nil {
 		m.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/compte/demandes/"+resp.Ref, http.StatusSeeOther)
+	if m.mine(r, resp) {
+		http.Redirect(w, r, "/compte/demandes/"+resp.Ref, http.StatusSeeOther)
+		return
+	}
+	// A guest who followed the mailed link may not be signed in: the page says it went.
+	m.views.Render(w, r, web.Page{Name: "forms/correct.html", Title: "forms.correct.title",
+		Data: correctView{Response: resp, Def: def, Done: true}})
 }

@@ -377,6 +377,7 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 		s.RetentionMonths, _ = strconv.Atoi(form.Get("retention_months"))
 		s.RetentionMode = form.Get("retention_mode")
 		s.OnePerCitizen = form.Get("one_per_citizen") == "yes"
+		s.Captcha = form.Get("captcha") == "yes"
 		s.EmailQuestion = form.Get("email_question")
 		s.TitleQuestion = form.Get("title_question")
 		s.Columns = nil
@@ -430,6 +431,9 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 				return bad("key", "forms.error.unknown_question")
 			}
 			q.If = loc.Q.If
+			if q.Type == TMap {
+				q.Map = loc.Q.Map // set in the document (import), not in this form
+			}
 			*loc.Q = q
 			return nil
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 )
 
 // The benchmark run by bench/forms.sh (FORMS_BENCH=1), never by CI: submissions of a
-// ten-field form over HTTP (validation, routing, workflow start, receipt mail queued) beside
+// ten-field form over HTTP (validation, routing, workflow start, receipt job queued) beside
 // the raw INSERT of the same response row through the driver alone, and the responses list
 // page at 100,000 and 1,000,000 stored responses (rows made by one INSERT … SELECT).
 
@@ -210,4 +211,94 @@ func TestBenchForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkSubmit posts the ten-field form of TestBenchForms over HTTP, one at a time, so
+// that `go test -bench Submit -cpuprofile` shows the CPU one submission costs (the whole
+// process: client, server, database driver).
+func BenchmarkSubmit(b *testing.B) {
+	for _, d := range storetest.Engines() {
+		b.Run(string(d), func(b *testing.B) {
+			f := setup(b, d)
+			ctx := kernel.WithAgent(context.Background(), f.admin)
+			if err := f.s.DB.InTx(ctx, func(tx *store.Tx) error { _, err := f.m.SaveForm(ctx, tx, f.org, mustDef(b, benchForm)); return err }); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.m.Publish(ctx, f.org, "dix"); err != nil {
+				b.Fatal(err)
+			}
+			token := f.s.APIToken(f.s.NewAgent(f.org, "app@ville.test", PermSubmit), PermSubmit)
+			client := &http.Client{}
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			b.ResetTimer()
+			for i := range b.N {
+				req, _ := http.NewRequest("POST", f.s.URL+"/api/forms/dix/responses", strings.NewReader(benchBody(i)))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 201 {
+					b.Fatalf("submit: %d", res.StatusCode)
+				}
+			}
+			b.StopTimer()
+			// CPU time of the whole process (user + system) per submission: unlike ns/op, it
+			// does not grow when other processes share the cores.
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkReceiptJob is the work the receipt job does per response, out of the request:
+// rendering the PDF and queuing the mail.
+func BenchmarkReceiptJob(b *testing.B) {
+	f := setup(b, store.SQLite)
+	ctx := kernel.WithAgent(context.Background(), f.admin)
+	if err := f.s.DB.InTx(ctx, func(tx *store.Tx) error { _, err := f.m.SaveForm(ctx, tx, f.org, mustDef(b, benchForm)); return err }); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.m.Publish(ctx, f.org, "dix"); err != nil {
+		b.Fatal(err)
+	}
+	l, err := f.m.published(ctx, "dix")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []int64
+	for i := range b.N {
+		req, err := DecodeSubmission(strings.NewReader(benchBody(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		answers, ps := l.Def.CheckAll(req.Answers, f.m.today(), true)
+		if len(ps) > 0 {
+			b.Fatal(ps)
+		}
+		r, err := f.m.Submit(ctx, Submission{Form: l.Form, Def: l.Def, Answers: answers, Email: str(answers["email"])})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for _, id := range ids {
+		if err := f.m.mailReceipt(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }

@@ -100,8 +100,9 @@ func TestCrashChild(t *testing.T) {
 
 // TestCrashBurst SIGKILLs a process in the middle of a burst of submissions, then checks on
 // the reopened database that every confirmed submission is stored exactly once with its
-// workflow resource, its receipt mail and its webhook event, that nothing is duplicated, and
-// that retrying any key (confirmed or in flight at the kill) gives one response per key.
+// workflow resource, its receipt job (then one receipt mail) and its webhook event, that
+// nothing is duplicated, and that retrying any key (confirmed or in flight at the kill)
+// gives one response per key.
 func TestCrashBurst(t *testing.T) {
 	if os.Getenv(crashDSN) != "" {
 		t.Skip("in the child")
@@ -155,11 +156,26 @@ func TestCrashBurst(t *testing.T) {
 				}
 			}
 			// Every stored response (the confirmed and those committed just before the kill)
-			// has one receipt mail and one webhook event, and each key one response.
+			// has one receipt job (whose run mails one receipt, even run twice) and one webhook
+			// event, and each key one response.
 			stored := count(`SELECT COUNT(*) FROM forms_responses`)
 			if n := count(`SELECT COUNT(DISTINCT submit_key) FROM forms_responses`); n != stored {
 				t.Errorf("%d responses for %d keys", stored, n)
 			}
+			jobsFor := map[int64]int{}
+			for _, id := range queuedReceipts(t, s2) {
+				jobsFor[id]++
+			}
+			if n := count(`SELECT COUNT(*) FROM forms_responses`); len(jobsFor) != n {
+				t.Errorf("receipt jobs for %d responses, %d stored", len(jobsFor), n)
+			}
+			for id, n := range jobsFor {
+				if n != 1 || count(`SELECT COUNT(*) FROM forms_responses WHERE id = ?`, id) != 1 {
+					t.Errorf("response %d: %d receipt jobs", id, n)
+				}
+			}
+			workReceipts(t, s2, m2)
+			workReceipts(t, s2, m2)
 			if n := count(`SELECT COUNT(*) FROM forms_responses r WHERE (SELECT COUNT(*) FROM mail_attachments a WHERE a.name = 'recu-' || r.ref || '.pdf') <> 1`); n != 0 {
 				t.Errorf("%d responses without exactly one receipt", n)
 			}

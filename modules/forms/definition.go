@@ -345,6 +345,9 @@ func checkQuestion(q *Question, qp string, repeated bool, bad func(path, code, k
 	if q.Phone != "" && q.Phone != "fr" && q.Phone != "intl" {
 		bad(qp+".phone", "enum", "forms.error.phone_mode")
 	}
+	if q.Map != nil && q.Type != TMap {
+		bad(qp+".map", "map", "forms.error.map_only")
+	}
 	if q.Display != "" && q.Display != "radio" && q.Display != "select" {
 		bad(qp+".display", "enum", "forms.error.display")
 	}
@@ -392,6 +395,30 @@ func checkQuestion(q *Question, qp string, repeated bool, bad func(path, code, k
 		}
 		if repeated {
 			bad(qp+".type", "nested", "forms.error.nested")
+		}
+	case TMap:
+		if m := q.Map; m != nil {
+			t := m.Tiles
+			if t != "" && (!(strings.HasPrefix(t, "https://") || (strings.HasPrefix(t, "/") && !strings.HasPrefix(t, "//"))) ||
+				!strings.Contains(t, "{z}") || !strings.Contains(t, "{x}") || !strings.Contains(t, "{y}") || len(t) > 500 ||
+				strings.ContainsAny(t, "\"<> \t\n")) {
+				bad(qp+".map.tiles", "tiles", "forms.error.map_tiles")
+			}
+			if t != "" && strings.HasPrefix(t, "https://") && strings.TrimSpace(m.Attribution) == "" {
+				bad(qp+".map.attribution", "required", "forms.error.map_attribution")
+			}
+			if u := m.AttributionURL; u != "" && (!strings.HasPrefix(u, "https://") || len(u) > 500 || strings.ContainsAny(u, "\"<> \t\n")) {
+				bad(qp+".map.attribution_url", "url", "forms.error.map_url")
+			}
+			if len(m.Attribution) > 300 {
+				bad(qp+".map.attribution", "too_long", "forms.error.too_long", "max", 300)
+			}
+			if m.Lat < -90 || m.Lat > 90 || m.Lng < -180 || m.Lng > 180 {
+				bad(qp+".map.lat", "range", "forms.error.range")
+			}
+			if m.Zoom < 0 || m.Zoom > 19 {
+				bad(qp+".map.zoom", "range", "forms.error.range")
+			}
 		}
 	case TInfo, TTerms:
 		if strings.TrimSpace(q.Text) == "" && q.Type == TInfo {

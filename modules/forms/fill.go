@@ -53,9 +53,21 @@ func (m *Module) published(ctx context.Context, key string) (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
+	// A published version is frozen: its decoded definition is kept (one per form, the
+	// latest seen) instead of being read and decoded on every page and submission. The
+	// version number itself comes from the row just read, so every node follows a new
+	// publication at once. Callers only read the definition.
+	if c, ok := m.defs.Load(f.ID); ok {
+		if d := c.(*Definition); d.Version == f.Published {
+			return loaded{f, d}, nil
+		}
+	}
 	v, err := getVersion(ctx, m.db.Read(), f.ID, f.Published)
 	if err != nil {
 		return loaded{}, err
+	}
+	if v.Frozen {
+		m.defs.Store(f.ID, v.Def)
 	}
 	return loaded{f, v.Def}, nil
 }
@@ -348,66 +360,10 @@ func (m *Module) renderStep(w http.ResponseWriter, r *http.Request, c *current, 
 		prev[k] = val
 	}
 	refs := map[string]any{}
-	errsBy := map[string]web.FieldError{}
-	for _, e := range form.Errors {
-		if _, ok := errsBy[e.Field]; !ok {
-			errsBy[e.Field] = e
-		}
-	}
-	field := func(name, label, hint string, required bool) web.FieldView {
-		fv := web.FieldView{ID: "f-" + name, Name: name, Label: label, Hint: hint, Value: form.Values.Get(name), Values: form.Values[name]}
-		if !required && label != "" {
-			fv.Label += " " + m.t(lang, "forms.optional")
-		}
-		if e, ok := errsBy[name]; ok {
-			fv.Error = m.t(lang, e.Message, e.Args...)
-			fv.ErrorPrefix = m.t(lang, "kernel.error_prefix") + " "
-		}
-		return fv
-	}
+	qb := m.newQBuilder(lang, form, c.Draft.Answers)
 	build := func(q *Question, prefix string) qview {
-		name := prefix + q.Key
-		qv := qview{Q: q, F: field(name, q.Label, q.Hint, q.Required || q.Type == TTerms)}
-		for _, o := range q.Options {
-			qv.Options = append(qv.Options, optView{Value: o.Value, Label: o.Label})
-		}
-		switch q.Type {
-		case TYesNo:
-			qv.Options = []optView{{"yes", m.t(lang, "forms.yes"), ""}, {"no", m.t(lang, "forms.no"), ""}}
-		case TTerms:
-			qv.Options = []optView{{"yes", m.t(lang, "forms.terms_accept"), ""}}
-		case TChoice:
-			if q.Display == "select" {
-				qv.Options = append([]optView{{"", m.t(lang, "forms.choose"), ""}}, qv.Options...)
-			}
-		case TAddress:
-			qv.Parts = map[string]web.FieldView{
-				"street":   field(name+".street", m.t(lang, "forms.address.street"), "", true),
-				"postcode": field(name+".postcode", m.t(lang, "forms.address.postcode"), "", true),
-				"town":     field(name+".town", m.t(lang, "forms.address.town"), "", true),
-			}
-		case TMap:
-			qv.Parts = map[string]web.FieldView{
-				"address": field(name+".address", m.t(lang, "forms.map.address"), m.t(lang, "forms.map.address_hint"), true),
-				"lat":     field(name+".lat", m.t(lang, "forms.map.lat"), "", true),
-				"lng":     field(name+".lng", m.t(lang, "forms.map.lng"), "", true),
-			}
-		case TTable:
-			n := len(maps(toAny(c.Draft.Answers[q.Key]))) + 2
-			if max := q.MaxRows; max == 0 && n > 10 {
-				n = 10
-			} else if max > 0 && n > max {
-				n = max
-			}
-			for i := range n {
-				var row []web.FieldView
-				for _, col := range q.Columns {
-					row = append(row, field(fmt.Sprintf("%s[%d].%s", name, i, col.Value), col.Label, "", true))
-				}
-				qv.Rows = append(qv.Rows, row)
-			}
-		case TFile, TPhoto:
-			qv.Files, _ = c.Draft.Answers[q.Key].([]FileRef)
+		qv := qb.build(q, prefix)
+		if q.Type == TFile || q.Type == TPhoto {
 			v.Multipart = true
 		}
 		if q.If != nil {
@@ -432,7 +388,7 @@ func (m *Module) renderStep(w http.ResponseWriter, r *http.Request, c *current, 
 			sv.If = string(b)
 			collect(sec.If, prev, refs)
 		}
-		if e, ok := errsBy[sec.Key]; ok {
+		if e, ok := qb.errsBy[sec.Key]; ok {
 			sv.Error = m.t(lang, e.Message, e.Args...)
 		}
 		if sec.Repeat != nil {
@@ -463,6 +419,87 @@ func (m *Module) renderStep(w http.ResponseWriter, r *http.Request, c *current, 
 	b, _ := json.Marshal(refs)
 	v.Answers = string(b)
 	m.views.Render(w, r, web.Page{Name: "forms/step.html", Title: "forms.fill.title", Status: status, Form: form, Data: v})
+}
+
+// qbuilder makes the views of questions for the step and correction pages, from the posted
+// (or stored) values and the errors of a form.
+type qbuilder struct {
+	m       *Module
+	lang    string
+	form    *web.Form
+	errsBy  map[string]web.FieldError
+	answers Answers // stored answers: the files already sent, the rows of a table
+}
+
+func (m *Module) newQBuilder(lang string, form *web.Form, answers Answers) *qbuilder {
+	b := &qbuilder{m: m, lang: lang, form: form, errsBy: map[string]web.FieldError{}, answers: answers}
+	for _, e := range form.Errors {
+		if _, ok := b.errsBy[e.Field]; !ok {
+			b.errsBy[e.Field] = e
+		}
+	}
+	return b
+}
+
+func (b *qbuilder) field(name, label, hint string, required bool) web.FieldView {
+	m, lang := b.m, b.lang
+	fv := web.FieldView{ID: "f-" + name, Name: name, Label: label, Hint: hint, Value: b.form.Values.Get(name), Values: b.form.Values[name]}
+	if !required && label != "" {
+		fv.Label += " " + m.t(lang, "forms.optional")
+	}
+	if e, ok := b.errsBy[name]; ok {
+		fv.Error = m.t(lang, e.Message, e.Args...)
+		fv.ErrorPrefix = m.t(lang, "kernel.error_prefix") + " "
+	}
+	return fv
+}
+
+func (b *qbuilder) build(q *Question, prefix string) qview {
+	m, lang, field := b.m, b.lang, b.field
+	name := prefix + q.Key
+	qv := qview{Q: q, F: field(name, q.Label, q.Hint, q.Required || q.Type == TTerms)}
+	for _, o := range q.Options {
+		qv.Options = append(qv.Options, optView{Value: o.Value, Label: o.Label})
+	}
+	switch q.Type {
+	case TYesNo:
+		qv.Options = []optView{{"yes", m.t(lang, "forms.yes"), ""}, {"no", m.t(lang, "forms.no"), ""}}
+	case TTerms:
+		qv.Options = []optView{{"yes", m.t(lang, "forms.terms_accept"), ""}}
+	case TChoice:
+		if q.Display == "select" {
+			qv.Options = append([]optView{{"", m.t(lang, "forms.choose"), ""}}, qv.Options...)
+		}
+	case TAddress:
+		qv.Parts = map[string]web.FieldView{
+			"street":   field(name+".street", m.t(lang, "forms.address.street"), "", true),
+			"postcode": field(name+".postcode", m.t(lang, "forms.address.postcode"), "", true),
+			"town":     field(name+".town", m.t(lang, "forms.address.town"), "", true),
+		}
+	case TMap:
+		qv.Parts = map[string]web.FieldView{
+			"address": field(name+".address", m.t(lang, "forms.map.address"), m.t(lang, "forms.map.address_hint"), true),
+			"lat":     field(name+".lat", m.t(lang, "forms.map.lat"), "", true),
+			"lng":     field(name+".lng", m.t(lang, "forms.map.lng"), "", true),
+		}
+	case TTable:
+		n := len(maps(toAny(b.answers[q.Key]))) + 2
+		if max := q.MaxRows; max == 0 && n > 10 {
+			n = 10
+		} else if max > 0 && n > max {
+			n = max
+		}
+		for i := range n {
+			var row []web.FieldView
+			for _, col := range q.Columns {
+				row = append(row, field(fmt.Sprintf("%s[%d].%s", name, i, col.Value), col.Label, "", true))
+			}
+			qv.Rows = append(qv.Rows, row)
+		}
+	case TFile, TPhoto:
+		qv.Files, _ = b.answers[q.Key].([]FileRef)
+	}
+	return qv
 }
 
 // collect copies the earlier answers a condition reads, for the browser's script.
@@ -834,10 +871,11 @@ func removeItem(vals url.Values, sec string, i int) {
 // --- review and submit
 
 type reviewView struct {
-	Form  Form
-	Def   *Definition
-	Steps []reviewStep
-	Back  string
+	Form    Form
+	Def     *Definition
+	Steps   []reviewStep
+	Back    string
+	Captcha *captchaView // guests of a form that asks for it
 }
 
 type reviewStep struct {
@@ -873,6 +911,19 @@ func (m *Module) renderReview(w http.ResponseWriter, r *http.Request, c *current
 		}
 		v.Steps = append(v.Steps, rs)
 	}
+	if m.needsCaptcha(r, c.Def) {
+		cv := m.newCaptcha(lang, c.Form.ID, c.Draft.ID)
+		// A new question each time: the answer field starts empty.
+		cv.F = web.FieldView{ID: "f-" + captchaField, Name: captchaField, Label: cv.Question, Hint: m.t(lang, "forms.captcha.hint")}
+		if form != nil {
+			for _, e := range form.Errors {
+				if e.Field == captchaField {
+					cv.F.Error, cv.F.ErrorPrefix = m.t(lang, e.Message, e.Args...), m.t(lang, "kernel.error_prefix")+" "
+				}
+			}
+		}
+		v.Captcha = &cv
+	}
 	m.views.Render(w, r, web.Page{Name: "forms/review.html", Title: "forms.review.title", Status: status, Form: form, Data: v})
 }
 
@@ -886,6 +937,20 @@ func (m *Module) submit(w http.ResponseWriter, r *http.Request) {
 	if u := c.firstUndone(); u >= 0 {
 		m.fail(w, r, errs.New(errs.Conflict, "forms.error.step_order"))
 		return
+	}
+	if m.needsCaptcha(r, c.Def) {
+		form, err := web.ParseForm(r)
+		if err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		if key := m.checkCaptcha(form.Values, c.Form.ID, c.Draft.ID); key != "" {
+			m.log.InfoContext(ctx, "forms: captcha refused", "form", c.Form.Key, "why", key)
+			failed := web.NewForm(nil)
+			failed.Fail(captchaField, key)
+			m.renderReview(w, r, c, failed, http.StatusBadRequest)
+			return
+		}
 	}
 	// The server checks everything again: the stored draft could predate a rule's change of
 	// date ("today"), and nothing a browser sent is trusted.

@@ -92,6 +92,9 @@ type Settings struct {
 	ClosesAt      *time.Time `json:"closes_at,omitempty" yaml:"closes_at,omitempty"`
 	MaxResponses  int        `json:"max_responses,omitempty" yaml:"max_responses,omitempty"`
 	OnePerCitizen bool       `json:"one_per_citizen,omitempty" yaml:"one_per_citizen,omitempty"`
+	// Captcha asks guests (nobody signed in) to pass a captcha without images before sending:
+	// a honeypot field, a minimum time, a small sum in words (captcha.go).
+	Captcha bool `json:"captcha,omitempty" yaml:"captcha,omitempty"`
 	// DraftDays: unsent drafts are purged this many days after their last change (default 30).
 	DraftDays int `json:"draft_days,omitempty" yaml:"draft_days,omitempty"`
 	// RetentionMonths after closing (or after the response when the form never closes),
@@ -177,6 +180,54 @@ type Question struct {
 	MaxRows int      `json:"max_rows,omitempty" yaml:"max_rows,omitempty"`
 	// Info and terms: the text shown.
 	Text string `json:"text,omitempty" yaml:"text,omitempty"`
+	// Map: the tile server and the view shown before a point is chosen.
+	Map *MapSettings `json:"map,omitempty" yaml:"map,omitempty"`
+}
+
+// MapSettings configures a map question's map. Every field is optional: the defaults are
+// OpenStreetMap's tiles (with their attribution) over metropolitan France.
+type MapSettings struct {
+	// Tiles is the URL template of the tile images, "https://…/{z}/{x}/{y}.png" (or a path
+	// on the site itself, "/tuiles/{z}/{x}/{y}.png"); the pages' Content-Security-Policy
+	// lets images come from any https host.
+	Tiles string `json:"tiles,omitempty" yaml:"tiles,omitempty"`
+	// Attribution is the text crediting the tiles (shown on the map), AttributionURL the
+	// page it links to.
+	Attribution    string `json:"attribution,omitempty" yaml:"attribution,omitempty"`
+	AttributionURL string `json:"attribution_url,omitempty" yaml:"attribution_url,omitempty"`
+	// Lat, Lng and Zoom (0 to 19) are the first view.
+	Lat  float64 `json:"lat,omitempty" yaml:"lat,omitempty"`
+	Lng  float64 `json:"lng,omitempty" yaml:"lng,omitempty"`
+	Zoom int     `json:"zoom,omitempty" yaml:"zoom,omitempty"`
+}
+
+// OpenStreetMap's tile server, its attribution, and a view of metropolitan France: the
+// defaults of a map question.
+const (
+	DefaultTiles          = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+	DefaultAttribution    = "© les contributeurs d’OpenStreetMap"
+	DefaultAttributionURL = "https://www.openstreetmap.org/copyright"
+)
+
+// MapView is the question's map settings with the defaults filled in.
+func (q *Question) MapView() MapSettings {
+	var s MapSettings
+	if q.Map != nil {
+		s = *q.Map
+	}
+	if s.Tiles == "" {
+		s.Tiles, s.Attribution, s.AttributionURL = DefaultTiles, DefaultAttribution, DefaultAttributionURL
+	}
+	if s.Lat == 0 && s.Lng == 0 {
+		s.Lat, s.Lng = 46.6, 2.4
+		if s.Zoom == 0 {
+			s.Zoom = 5
+		}
+	}
+	if s.Zoom == 0 {
+		s.Zoom = 13
+	}
+	return s
 }
 
 // Option is a choice (or a table column: Value is its key).

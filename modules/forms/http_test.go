@@ -50,7 +50,7 @@ type fixture struct {
 	agentB       *kernel.Agent
 }
 
-func setup(t *testing.T, d store.Dialect) *fixture {
+func setup(t testing.TB, d store.Dialect) *fixture {
 	t.Helper()
 	clk := &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	s := servertest.New(t, d, servertest.Options{Clock: clk})
@@ -156,7 +156,7 @@ func fill(t *testing.T, f *fixture, c *servertest.Client, postcode string) strin
 }
 
 // TestScenario: a citizen fills three steps (a branch skips one), reviews and submits; the
-// receipt mail with its PDF is queued; the response is routed to unit A; an agent of unit A
+// receipt job queues the receipt mail with its PDF; the response is routed to unit A; an agent of unit A
 // runs the action through the API, an agent of unit B cannot see it; the citizen sees the new
 // status and the agent's message.
 func TestScenario(t *testing.T) {
@@ -180,6 +180,7 @@ func TestScenario(t *testing.T) {
 			if n != 1 || int64(unit) != f.unitA || state != "received" {
 				t.Fatalf("stored: %d responses, unit %d (want %d), state %q", n, unit, f.unitA, state)
 			}
+			workReceipts(t, f.s, f.m)
 			var subject string
 			if err := f.s.DB.Read().QueryRowContext(ctx, `SELECT m.subject FROM mail_messages m JOIN mail_attachments a ON a.mail_id = m.id
  WHERE a.name = ? AND m.recipients LIKE '%lea@example.org%'`, "recu-"+ref+".pdf").Scan(&subject); err != nil || !strings.Contains(subject, ref) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -46,6 +47,7 @@ type Module struct {
 	dir     string           // where uploaded files are kept
 	openapi []OpenAPI        // contributions to the API document
 	hooks   []func(Response) // test probes called after commit
+	defs    sync.Map         // form ID → *Definition of its published (frozen) version
 }
 
 var (
@@ -69,6 +71,7 @@ func (*Module) Info() kernel.Info {
 func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 	m.env, m.db, m.log, m.clock, m.views, m.i18n, m.cfg = env, env.DB, env.Log, env.Clock, env.Views, env.I18n, env.Config
 	m.auth, m.audit, m.jobs, m.mail = env.Auth, env.Audit, env.Jobs, env.Mail
+	kernel.Provide[Questions](env, m.QuestionsService()) // questions_api.go
 	if m.clock == nil {
 		m.clock = kernel.SystemClock{}
 	}
@@ -80,6 +83,7 @@ func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 	}
 	if env.Workers != nil {
 		river.AddWorker(env.Workers, &sweepWorker{m: m})
+		river.AddWorker(env.Workers, &receiptWorker{m: m})
 	}
 	return nil
 }

@@ -3,14 +3,18 @@ package forms
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/go-pdf/fpdf"
+	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/errs"
 	"parvis.org/parvis/kernel/store"
 )
 
@@ -73,12 +77,69 @@ type receiptData struct {
 	Lines            []Line
 }
 
-func (m *Module) sendReceipt(ctx context.Context, tx *store.Tx, s Submission, r Response, pdf []byte) error {
-	if s.Email == "" {
+// ReceiptArgs is the job that mails a response's receipt with its PDF. It is queued in the
+// submission's transaction (so a committed response always gets its receipt, and a rolled
+// back one never does) and keeps the PDF's rendering out of the request.
+type ReceiptArgs struct {
+	ResponseID int64 `json:"response_id"`
+}
+
+// Kind implements river.JobArgs.
+func (ReceiptArgs) Kind() string { return "forms.receipt" }
+
+type receiptWorker struct {
+	river.WorkerDefaults[ReceiptArgs]
+	m *Module
+}
+
+func (w *receiptWorker) Work(ctx context.Context, j *river.Job[ReceiptArgs]) error {
+	return w.m.mailReceipt(ctx, j.Args.ResponseID)
+}
+
+func (m *Module) queueReceipt(ctx context.Context, tx *store.Tx, r Response) error {
+	if r.Email == "" {
 		return nil
 	}
-	return m.mail.Send(ctx, tx, kernel.Mail{To: []string{s.Email}, Lang: r.Lang, Template: "forms/receipt", OrgID: r.OrgID,
-		Data: receiptData{Title: s.Def.Title, Ref: r.Ref, Link: "/compte/demandes/" + r.Ref,
-			Lines: s.Def.Lines(r.Answers, m.t(r.Lang, "forms.yes"), m.t(r.Lang, "forms.no"))},
-		Attachments: []kernel.Attachment{{Name: "recu-" + r.Ref + ".pdf", ContentType: "application/pdf", Data: pdf}}})
+	return m.jobs.Enqueue(ctx, tx, ReceiptArgs{ResponseID: r.ID}, nil)
+}
+
+// mailReceipt renders the receipt of response id and queues its mail, once: the mail and the
+// mark that it went are written together, so a retried job sends nothing twice. A response
+// purged or anonymised since has no receipt to send.
+func (m *Module) mailReceipt(ctx context.Context, id int64) error {
+	var ref string
+	err := m.db.Read().QueryRowContext(ctx, `SELECT ref FROM forms_responses WHERE id = ? AND receipt_sent_at IS NULL AND anonymised = FALSE`, id).Scan(&ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r, def, err := m.loadResponse(ctx, m.db.Read(), ref)
+	if errs.CodeOf(err) == errs.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.Email == "" {
+		return nil
+	}
+	pdf, err := m.receiptPDF(r, def)
+	if err != nil {
+		return err
+	}
+	return m.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE forms_responses SET receipt_sent_at = ? WHERE id = ? AND receipt_sent_at IS NULL`, m.now(), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil // another run got there first
+		}
+		return m.mail.Send(ctx, tx, kernel.Mail{To: []string{r.Email}, Lang: r.Lang, Template: "forms/receipt", OrgID: r.OrgID,
+			Data: receiptData{Title: def.Title, Ref: r.Ref, Link: "/compte/demandes/" + r.Ref,
+				Lines: def.Lines(r.Answers, m.t(r.Lang, "forms.yes"), m.t(r.Lang, "forms.no"))},
+			Attachments: []kernel.Attachment{{Name: "recu-" + r.Ref + ".pdf", ContentType: "application/pdf", Data: pdf}}})
+	})
 }

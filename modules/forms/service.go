@@ -184,9 +184,9 @@ func (m *Module) Submit(ctx context.Context, s Submission) (Response, error) {
 func (m *Module) submitOnce(ctx context.Context, s Submission) (Response, error) {
 	var resp Response
 	var files []string
-	// The reference and the receipt PDF (tens of milliseconds of work) are made before the
-	// write transaction, which on SQLite holds the only writer and on PostgreSQL the form's
-	// row lock: the transaction then only writes.
+	// The reference is drawn before the write transaction, which on SQLite holds the only
+	// writer and on PostgreSQL the form's row lock. The receipt (a PDF, milliseconds of CPU)
+	// is not made here at all: a job queued in the transaction renders and mails it.
 	ref, err := newRef(ctx, m.db.Read())
 	if err != nil {
 		return resp, err
@@ -195,12 +195,6 @@ func (m *Module) submitOnce(ctx context.Context, s Submission) (Response, error)
 	lang := s.Lang
 	if lang == "" {
 		lang = "fr"
-	}
-	var receipt []byte
-	if s.Email != "" {
-		if receipt, err = m.receiptPDF(Response{Ref: ref, Lang: lang, Answers: s.Answers, CreatedAt: now}, s.Def); err != nil {
-			return resp, err
-		}
 	}
 	err = m.db.InTx(ctx, func(tx *store.Tx) error {
 		if s.SubmitKey != "" {
@@ -317,7 +311,7 @@ func (m *Module) submitOnce(ctx context.Context, s Submission) (Response, error)
 			st.State, st.PublicLabel, st.UnitID, resp.ID); err != nil {
 			return err
 		}
-		return m.sendReceipt(ctx, tx, s, resp, receipt)
+		return m.queueReceipt(ctx, tx, resp)
 	})
 	if err != nil {
 		return resp, err
