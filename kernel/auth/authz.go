@@ -9,8 +9,9 @@ import (
 )
 
 // Authz answers permission questions from roles, grants and unit memberships. Every
-// answer is confined to the agent's organisation. Rights are read once per request (the
-// middleware puts a cache in the request context), so a change applies from the next
+// answer is confined to the agent's organisation. Rights are resolved once per request (the
+// middleware puts a cache in the request context) and checked against the organisation's
+// rights version read with the session (rights.go), so a change applies from the next
 // request on, on every node.
 type Authz struct {
 	st *Store
@@ -21,12 +22,27 @@ var _ kernel.Authorizer = (*Authz)(nil)
 type rightsCacheKey struct{}
 
 type rightsCache struct {
-	mu sync.Mutex
-	m  map[int64]*agentRights
+	mu    sync.Mutex
+	m     map[int64]*agentRights
+	heads map[int64]rightsHead // read with the request's session or token
 }
 
 func withRightsCache(ctx context.Context) context.Context {
-	return context.WithValue(ctx, rightsCacheKey{}, &rightsCache{m: map[int64]*agentRights{}})
+	ctx, _ = newRightsCache(ctx)
+	return ctx
+}
+
+func newRightsCache(ctx context.Context) (context.Context, *rightsCache) {
+	c := &rightsCache{m: map[int64]*agentRights{}, heads: map[int64]rightsHead{}}
+	return context.WithValue(ctx, rightsCacheKey{}, c), c
+}
+
+func (c *rightsCache) headOf(id int64) (rightsHead, bool) {
+	if c == nil {
+		return rightsHead{}, false
+	}
+	h, ok := c.heads[id]
+	return h, ok
 }
 
 // rights returns the agent's rights, nil on a storage error (which then denies).
@@ -39,7 +55,13 @@ func (z *Authz) rights(ctx context.Context, a *kernel.Agent) *agentRights {
 			return r
 		}
 	}
-	r, err := z.st.rights(ctx, a.ID)
+	var r *agentRights
+	var err error
+	if h, ok := c.headOf(a.ID); ok {
+		r, err = z.st.rightsAt(ctx, a.ID, h)
+	} else {
+		r, err = z.st.rights(ctx, a.ID)
+	}
 	if err != nil {
 		return nil
 	}

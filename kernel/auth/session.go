@@ -206,13 +206,6 @@ func scanAPIToken(sc interface{ Scan(...any) error }) (APIToken, error) {
 	return t, nil
 }
 
-// apiToken returns a live token by its value.
-func (s *Store) apiToken(ctx context.Context, token string, now time.Time) (APIToken, error) {
-	t, err := scanAPIToken(s.DB.Read().QueryRowContext(ctx, `SELECT id, agent_id, name, perms, created_at, expires_at, last_used_at
-		FROM auth_api_tokens WHERE token_hash = ? AND expires_at > ?`, hashToken(token), now))
-	return t, notFound(err, "kernel.auth.error.token")
-}
-
 // RevokeAPIToken deletes one of the agent's tokens.
 func (s *Store) RevokeAPIToken(ctx context.Context, tx *store.Tx, agentID, id int64) error {
 	res, err := tx.ExecContext(ctx, `DELETE FROM auth_api_tokens WHERE id = ? AND agent_id = ?`, id, agentID)
@@ -242,47 +235,52 @@ func (m *Module) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := withRightsCache(r.Context())
+		ctx, rc := newRightsCache(r.Context())
 		now := m.now()
 		if bearer {
-			if a, lim := m.bearerAgent(ctx, strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")), now); a != nil {
+			if a, lim, h := m.bearerAgent(ctx, strings.TrimSpace(strings.TrimPrefix(h, "Bearer ")), now); a != nil {
+				rc.heads[a.ID] = h
 				ctx = context.WithValue(kernel.WithAgent(ctx, a), tokenPermsKey{}, lim)
 			}
-		} else if a := m.sessionAgent(ctx, c.Value, now); a != nil {
+		} else if a, h := m.sessionAgent(ctx, c.Value, now); a != nil {
+			rc.heads[a.ID] = h
 			ctx = kernel.WithAgent(ctx, a)
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-func (m *Module) sessionAgent(ctx context.Context, token string, now time.Time) *kernel.Agent {
-	ss, err := m.st.sessionByToken(ctx, token, stageOK, now, now.Add(-m.IdleTimeout))
+// sessionAgent returns the agent of a live signed-in session, and its rights head, from one
+// query; nil when there is none or the agent is deactivated.
+func (m *Module) sessionAgent(ctx context.Context, token string, now time.Time) (*kernel.Agent, rightsHead) {
+	id, lastSeen, rec, h, err := m.st.signedIn(ctx, token, now, now.Add(-m.IdleTimeout))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			m.log.Error("session lookup", "err", err)
 		}
-		return nil
+		return nil, h
 	}
-	rec, err := m.st.agentByID(ctx, m.st.DB.Read(), ss.AgentID)
-	if err != nil || !rec.Active {
-		return nil
+	if !rec.Active {
+		return nil, h
 	}
-	if now.Sub(ss.LastSeen) > time.Minute {
-		if err := m.st.touchSession(ctx, ss.ID, now); err != nil {
+	if now.Sub(lastSeen) > time.Minute {
+		if err := m.st.touchSession(ctx, id, now); err != nil {
 			m.log.Warn("session touch", "err", err)
 		}
 	}
-	return toAgent(rec, strconv.FormatInt(ss.ID, 10))
+	return toAgent(rec, strconv.FormatInt(id, 10)), h
 }
 
-func (m *Module) bearerAgent(ctx context.Context, token string, now time.Time) (*kernel.Agent, *tokenLimit) {
-	t, err := m.st.apiToken(ctx, token, now)
+func (m *Module) bearerAgent(ctx context.Context, token string, now time.Time) (*kernel.Agent, *tokenLimit, rightsHead) {
+	t, rec, h, err := m.st.bearer(ctx, token, now)
 	if err != nil {
-		return nil, nil
+		if !errors.Is(err, store.ErrNotFound) {
+			m.log.Error("api token lookup", "err", err)
+		}
+		return nil, nil, h
 	}
-	rec, err := m.st.agentByID(ctx, m.st.DB.Read(), t.AgentID)
-	if err != nil || !rec.Active {
-		return nil, nil
+	if !rec.Active {
+		return nil, nil, h
 	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) > time.Minute {
 		_, _ = m.st.DB.Write().ExecContext(ctx, `UPDATE auth_api_tokens SET last_used_at = ? WHERE id = ?`, now, t.ID)
@@ -291,7 +289,7 @@ func (m *Module) bearerAgent(ctx context.Context, token string, now time.Time) (
 	for _, p := range t.Perms {
 		lim.perms[p] = true
 	}
-	return toAgent(rec, "token:"+strconv.FormatInt(t.ID, 10)), lim
+	return toAgent(rec, "token:"+strconv.FormatInt(t.ID, 10)), lim, h
 }
 
 func toAgent(rec AgentRecord, sessionID string) *kernel.Agent {

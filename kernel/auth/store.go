@@ -16,7 +16,8 @@ import (
 // Store holds the SQL of the module, grouped per table. Every function taking an org ID
 // confines its query to that organisation: a row of another one is "not found".
 type Store struct {
-	DB *store.DB
+	DB   *store.DB
+	memo rightsMemo // agents' grants and units by rights version (rights.go)
 }
 
 func notFound(err error, key string) error {
@@ -554,41 +555,4 @@ type agentRights struct {
 	grants                       []Grant
 	member                       []int64         // units the agent belongs to, sub-units included
 	parents                      map[int64]int64 // the organisation's unit tree
-}
-
-func (s *Store) rights(ctx context.Context, agentID int64) (*agentRights, error) {
-	q := s.DB.Read()
-	r := &agentRights{}
-	err := q.QueryRowContext(ctx, `SELECT org_id, active, org_admin, superadmin FROM auth_agents WHERE id = ?`, agentID).
-		Scan(&r.orgID, &r.active, &r.orgAdmin, &r.superadmin)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, nil // unknown agent: no rights
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rights: %w", err)
-	}
-	rows, err := q.QueryContext(ctx, `SELECT g.perm, g.scope, g.resource_type, g.resource_id, COALESCE(g.unit_id, 0)
-		FROM auth_agent_roles ar JOIN auth_roles ro ON ro.id = ar.role_id JOIN auth_grants g ON g.role_id = ro.id
-		WHERE ar.agent_id = ? AND ro.org_id = ?`, agentID, r.orgID)
-	if err != nil {
-		return nil, fmt.Errorf("rights: %w", err)
-	}
-	for rows.Next() {
-		var g Grant
-		if err := rows.Scan(&g.Perm, &g.Scope, &g.ResourceType, &g.ResourceID, &g.UnitID); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		r.grants = append(r.grants, g)
-	}
-	rows.Close()
-	if r.parents, err = s.unitParents(ctx, q, r.orgID); err != nil {
-		return nil, err
-	}
-	mine, err := s.ids(ctx, q, `SELECT unit_id FROM auth_agent_units WHERE agent_id = ?`, agentID)
-	if err != nil {
-		return nil, err
-	}
-	r.member = descendants(r.parents, mine)
-	return r, nil
 }

@@ -62,19 +62,14 @@ func (m *Module) load(ctx context.Context, raw string) (*current, error) {
 		return nil, store.ErrNotFound
 	}
 	now := m.now()
-	s, err := sessionByID(ctx, m.db.Read(), hashToken(raw), now)
+	s, a, err := signedIn(ctx, m.db.Read(), hashToken(raw), now)
 	if err != nil {
 		return nil, err
 	}
-	cur := &current{raw: raw, s: s}
-	if s.AccountID == 0 {
+	cur := &current{raw: raw, s: s, acct: a}
+	if a == nil {
 		return cur, nil
 	}
-	a, err := accountByID(ctx, m.db.Read(), s.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	cur.acct = &a
 	if s.ExpiresAt.Sub(now) < sessionIdle-24*time.Hour {
 		until := now.Add(sessionIdle)
 		if limit := s.CreatedAt.Add(sessionMax); until.After(limit) {

@@ -1,7 +1,8 @@
 // Package store opens the Parvis database — SQLite (embedded, pure Go) or PostgreSQL — and
 // gives modules one small API over both: queries are written once with `?` placeholders
 // (rebound to `$n` on PostgreSQL), writes go through a single-connection writer on SQLite so
-// that a write transaction takes the write lock when it begins, and reads use a pool.
+// that a write transaction takes the write lock when it begins, and reads use a pool. On
+// SQLite statements run prepared, from a bounded cache per pool (stmts.go).
 package store
 
 import (
@@ -35,6 +36,8 @@ type DB struct {
 	W       *sql.DB
 	R       *sql.DB
 	path    string // SQLite file path
+
+	stW, stR *stmtCache // prepared statements of each pool (SQLite only, see stmts.go)
 }
 
 // ErrUnreachable wraps every failure to reach the database at open time.
@@ -51,6 +54,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("PARVIS_DATABASE %q: must start with sqlite: or postgres://", dsn)
 	}
 }
+
+// ReadConns is the size of the SQLite reader pool. In WAL mode readers never wait for each
+// other nor for the writer, and the pure-Go SQLite is CPU-bound, so more connections than
+// a few per core add no throughput, only memory (each has its own page cache and prepared
+// statements). Measured on 2 shared cores with 64 signed-in requests in flight, one query
+// each (BenchmarkSignedInPage in kernel/auth): throughput did not differ beyond noise from
+// 2 to 64 connections; only a pool as large as the concurrency ends the waits for a
+// connection, which then become waits for a core.
+const ReadConns = 8
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
@@ -81,10 +93,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	r.SetMaxOpenConns(8)
-	r.SetMaxIdleConns(8)
+	r.SetMaxOpenConns(ReadConns)
+	r.SetMaxIdleConns(ReadConns)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{Dialect: SQLite, URL: "sqlite:" + path, W: w, R: r, path: path}, nil
+	return &DB{Dialect: SQLite, URL: "sqlite:" + path, W: w, R: r, path: path,
+		stW: newStmtCache(w, stmtCacheSize), stR: newStmtCache(r, stmtCacheSize)}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -121,6 +134,11 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	for _, c := range []*stmtCache{db.stR, db.stW} {
+		if c != nil {
+			c.close()
+		}
+	}
 	err := db.W.Close()
 	if db.R != db.W {
 		err = errors.Join(err, db.R.Close())
@@ -135,7 +153,8 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Q wraps a pool or transaction so that `?` placeholders are rebound for the dialect.
+// Q wraps a pool or transaction so that `?` placeholders are rebound for the dialect, and
+// statements run prepared on SQLite (see stmts.go).
 type Q struct {
 	d Dialect
 	q interface {
@@ -143,23 +162,77 @@ type Q struct {
 		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	}
+	c  *stmtCache // nil: run every statement unprepared
+	tx *Tx        // set on a transaction's Querier
+}
+
+// stmt returns the prepared statement of s for this Querier, and the cache entry to hand
+// to done once the statement has run; nil when s is to run unprepared. multi tells a multi-row query,
+// which a transaction runs unprepared (see stmts.go).
+func (q Q) stmt(ctx context.Context, s string, multi bool) (*sql.Stmt, *stmtEntry) {
+	if q.c == nil {
+		return nil, nil
+	}
+	if q.tx == nil {
+		e := q.c.get(ctx, s)
+		if e == nil {
+			return nil, nil
+		}
+		return e.st, e
+	}
+	if multi {
+		return nil, nil
+	}
+	e, want := q.c.lookup(s)
+	if e == nil {
+		if want {
+			q.tx.missed = append(q.tx.missed, s)
+		}
+		return nil, nil
+	}
+	st := q.tx.Raw.StmtContext(ctx, e.st)
+	q.c.release(e) // the transaction's statement holds its parent until the transaction ends
+	return st, nil
+}
+
+func (q Q) done(e *stmtEntry) {
+	if e != nil {
+		q.c.release(e)
+	}
 }
 
 func (q Q) ExecContext(ctx context.Context, s string, args ...any) (sql.Result, error) {
-	return q.q.ExecContext(ctx, Rebind(q.d, s), args...)
+	s = Rebind(q.d, s)
+	if st, e := q.stmt(ctx, s, false); st != nil {
+		defer q.done(e)
+		return st.ExecContext(ctx, args...)
+	}
+	return q.q.ExecContext(ctx, s, args...)
 }
+
 func (q Q) QueryContext(ctx context.Context, s string, args ...any) (*sql.Rows, error) {
-	return q.q.QueryContext(ctx, Rebind(q.d, s), args...)
+	s = Rebind(q.d, s)
+	if st, e := q.stmt(ctx, s, true); st != nil {
+		defer q.done(e)
+		return st.QueryContext(ctx, args...)
+	}
+	return q.q.QueryContext(ctx, s, args...)
 }
+
 func (q Q) QueryRowContext(ctx context.Context, s string, args ...any) *sql.Row {
-	return q.q.QueryRowContext(ctx, Rebind(q.d, s), args...)
+	s = Rebind(q.d, s)
+	if st, e := q.stmt(ctx, s, false); st != nil {
+		defer q.done(e)
+		return st.QueryRowContext(ctx, args...)
+	}
+	return q.q.QueryRowContext(ctx, s, args...)
 }
 
 // Read returns a Querier on the reader pool.
-func (db *DB) Read() Querier { return Q{db.Dialect, db.R} }
+func (db *DB) Read() Querier { return Q{d: db.Dialect, q: db.R, c: db.stR} }
 
 // Write returns a Querier on the writer pool, for single statements outside a transaction.
-func (db *DB) Write() Querier { return Q{db.Dialect, db.W} }
+func (db *DB) Write() Querier { return Q{d: db.Dialect, q: db.W, c: db.stW} }
 
 // Tx is a write transaction. Its Querier methods rebind placeholders; Raw is the *sql.Tx
 // itself, for libraries (the job queue) that enlist in the same transaction.
@@ -168,6 +241,7 @@ type Tx struct {
 	Raw     *sql.Tx
 	Dialect Dialect
 	after   []func()
+	missed  []string // statements to prepare once the transaction has ended
 }
 
 // AfterCommit runs f once the transaction has committed (never if it rolls back): the place
@@ -182,7 +256,9 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Q: Q{db.Dialect, raw}, Raw: raw, Dialect: db.Dialect}
+	tx := &Tx{Raw: raw, Dialect: db.Dialect}
+	tx.Q = Q{d: db.Dialect, q: raw, c: db.stW, tx: tx}
+	defer db.prepareMissed(ctx, tx) // runs last, once the connection is back in the pool
 	defer func() {
 		if p := recover(); p != nil {
 			_ = raw.Rollback()
@@ -200,6 +276,20 @@ func (db *DB) InTx(ctx context.Context, f func(tx *Tx) error) (err error) {
 		a()
 	}
 	return nil
+}
+
+// prepareMissed prepares, on the writer, the statements a transaction met for the second
+// time without a prepared one (at most 16: the next transactions do the rest).
+func (db *DB) prepareMissed(ctx context.Context, tx *Tx) {
+	if db.stW == nil || len(tx.missed) == 0 || ctx.Err() != nil {
+		return
+	}
+	for i, s := range tx.missed {
+		if i == 16 {
+			break
+		}
+		db.stW.prepare(ctx, s, false)
+	}
 }
 
 // Rebind turns `?` placeholders into `$1, $2…` for PostgreSQL, leaving string literals,
