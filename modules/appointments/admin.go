@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,19 +21,34 @@ import (
 )
 
 // planningQuery is what the planning, print and export pages show: one place (or all of
-// the agent's organisation), a day or a week.
+// the agent's organisation), one unit (or all those of the agent's scope), a day or a week.
 type planningQuery struct {
 	PlaceID  int64
 	UnitID   int64
 	From, To time.Time
 	Week     bool
 	Day      string
+
+	// Filled by resolve (planning.go): the agent's scope, and the units whose meeting
+	// points and services are shown when filtered.
+	scope    planScope
+	Units    []int64
+	filtered bool
 }
 
 func (m *Module) planningQuery(r *http.Request) (planningQuery, error) {
 	q := planningQuery{Day: r.FormValue("jour"), Week: r.FormValue("vue") == "semaine"}
-	q.PlaceID, _ = strconv.ParseInt(r.FormValue("lieu"), 10, 64)
-	q.UnitID, _ = strconv.ParseInt(r.FormValue("unite"), 10, 64)
+	var err error
+	if v := r.FormValue("lieu"); v != "" {
+		if q.PlaceID, err = strconv.ParseInt(v, 10, 64); err != nil || q.PlaceID < 0 {
+			return q, errs.OnField(errs.Invalid, "lieu", "appointments.error.no_place")
+		}
+	}
+	if v := r.FormValue("unite"); v != "" {
+		if q.UnitID, err = strconv.ParseInt(v, 10, 64); err != nil || q.UnitID < 0 {
+			return q, errs.OnField(errs.Invalid, "unite", "appointments.error.no_unit")
+		}
+	}
 	if q.Day == "" {
 		q.Day = m.now().In(m.loc).Format(dayLayout)
 	}
@@ -49,11 +65,12 @@ func (m *Module) planningQuery(r *http.Request) (planningQuery, error) {
 }
 
 // planning lists the confirmed (and cancelled, for the record) appointments of the query in
-// the agent's organisation.
+// the agent's organisation, within the query's units (see resolve).
 func (m *Module) planning(ctx context.Context, org int64, q planningQuery) ([]*Appointment, error) {
+	clause, args := q.unitClause()
 	rows, err := m.db.Read().QueryContext(ctx, `SELECT `+apptCols+apptFrom+`WHERE a.org_id = ? AND a.status IN ('confirmed', 'cancelled')
-		AND a.starts_at >= ? AND a.starts_at < ? AND (? = 0 OR a.place_id = ?) AND (? = 0 OR p.unit_id = ? OR s.unit_id = ?)
-		ORDER BY a.starts_at, a.id LIMIT 5000`, org, q.From.UTC(), q.To.UTC(), q.PlaceID, q.PlaceID, q.UnitID, q.UnitID, q.UnitID)
+		AND a.starts_at >= ? AND a.starts_at < ? AND (? = 0 OR a.place_id = ?)`+clause+`
+		ORDER BY a.starts_at, a.id LIMIT 5000`, append([]any{org, q.From.UTC(), q.To.UTC(), q.PlaceID, q.PlaceID}, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,23 +86,45 @@ func (m *Module) planning(ctx context.Context, org int64, q planningQuery) ([]*A
 	return out, rows.Err()
 }
 
-func (m *Module) planningData(r *http.Request) (map[string]any, error) {
-	ag := kernel.AgentFrom(r.Context())
+func (m *Module) planningData(r *http.Request) (map[string]any, planningQuery, error) {
+	ctx, lang := r.Context(), m.lang(r)
+	ag := kernel.AgentFrom(ctx)
 	q, err := m.planningQuery(r)
 	if err != nil {
-		return nil, err
+		return nil, q, err
 	}
-	list, err := m.planning(r.Context(), ag.OrgID, q)
+	if err := m.resolve(ctx, ag, &q); err != nil {
+		return nil, q, err
+	}
+	places, placeOpts, unitOpts, err := m.planningFilters(ctx, ag, q, lang)
 	if err != nil {
-		return nil, err
+		return nil, q, err
 	}
-	places, err := m.Places(r.Context(), ag.OrgID, 0)
+	data := map[string]any{"Places": placeOpts, "Units": unitOpts, "Query": q, "DayLabel": web.FormatDate(lang, q.From),
+		"Links": planningLinks(q), "Views": []map[string]string{{"Value": "jour", "Label": m.i18n.T(lang, "appointments.planning.view_day")},
+			{"Value": "semaine", "Label": m.i18n.T(lang, "appointments.planning.view_week")}}}
+	if q.Week {
+		data["WeekLabel"] = m.i18n.T(lang, "appointments.planning.week_of", "from", web.FormatDate(lang, q.From), "to", web.FormatDate(lang, q.To.AddDate(0, 0, -1)))
+		shown := places
+		if q.filtered || q.PlaceID != 0 {
+			// The meeting points of the chosen unit (or the agent's), or the one chosen.
+			if shown, err = m.visiblePlaces(ctx, ag.OrgID, q.Units, q.filtered); err != nil {
+				return nil, q, err
+			}
+			if q.PlaceID != 0 {
+				shown = slices.DeleteFunc(shown, func(p Place) bool { return p.ID != q.PlaceID })
+			}
+		}
+		grids, err := m.weekGrids(ctx, ag.OrgID, q, shown, lang)
+		if err != nil {
+			return nil, q, err
+		}
+		data["Grids"] = grids
+		return data, q, nil
+	}
+	list, err := m.planning(ctx, ag.OrgID, q)
 	if err != nil {
-		return nil, err
-	}
-	opts := []map[string]string{{"Value": "0", "Label": m.i18n.T(m.lang(r), "appointments.planning.all_places")}}
-	for _, p := range places {
-		opts = append(opts, map[string]string{"Value": strconv.FormatInt(p.ID, 10), "Label": p.Name})
+		return nil, q, err
 	}
 	type row struct {
 		A          *Appointment
@@ -94,30 +133,15 @@ func (m *Module) planningData(r *http.Request) (map[string]any, error) {
 	var rows []row
 	for _, a := range list {
 		t := a.Start.In(m.loc)
-		rows = append(rows, row{A: a, Time: t.Format("15:04"), Date: web.FormatDate(m.lang(r), t)})
+		rows = append(rows, row{A: a, Time: t.Format("15:04"), Date: web.FormatDate(lang, t)})
 	}
-	return map[string]any{"Rows": rows, "Places": opts, "Query": q, "DayLabel": web.FormatDate(m.lang(r), q.From),
-		"Export": url.Values{"jour": {q.Day}, "lieu": {strconv.FormatInt(q.PlaceID, 10)}, "vue": {r.FormValue("vue")}}.Encode()}, nil
+	data["Rows"] = rows
+	return data, q, nil
 }
 
-func (m *Module) adminPlanning(w http.ResponseWriter, r *http.Request) {
-	data, err := m.planningData(r)
-	if err != nil {
-		m.adminFail(w, r, err)
-		return
-	}
-	f := web.NewForm(url.Values{"jour": {r.FormValue("jour")}, "lieu": {r.FormValue("lieu")}})
-	m.views.Render(w, r, web.Page{Name: "appointments/planning.html", Layout: "backoffice", Title: "appointments.planning.title", Form: f, Data: data})
-}
+func (m *Module) adminPlanning(w http.ResponseWriter, r *http.Request) { m.renderPlanning(w, r, false) }
 
-func (m *Module) adminPrint(w http.ResponseWriter, r *http.Request) {
-	data, err := m.planningData(r)
-	if err != nil {
-		m.adminFail(w, r, err)
-		return
-	}
-	m.views.Render(w, r, web.Page{Name: "appointments/print.html", Layout: "bare", Title: "appointments.planning.title", Data: data})
-}
+func (m *Module) adminPrint(w http.ResponseWriter, r *http.Request) { m.renderPlanning(w, r, true) }
 
 func (m *Module) adminFail(w http.ResponseWriter, r *http.Request, err error) {
 	if e, ok := errs.As(err); ok {
@@ -137,6 +161,9 @@ func (m *Module) exportRows(r *http.Request) ([][]string, error) {
 	}
 	if r.FormValue("vue") == "" {
 		q.Week = true
+	}
+	if err := m.resolve(r.Context(), ag, &q); err != nil {
+		return nil, err
 	}
 	list, err := m.planning(r.Context(), ag.OrgID, q)
 	if err != nil {
@@ -318,7 +345,8 @@ func (m *Module) adminStats(w http.ResponseWriter, r *http.Request) {
 func (m *Module) agentAppt(w http.ResponseWriter, r *http.Request) (*Appointment, bool) {
 	ag := kernel.AgentFrom(r.Context())
 	a, err := m.apptWhere(r.Context(), m.db.Read(), `a.ref = ? AND a.org_id = ?`, r.PathValue("ref"), ag.OrgID)
-	if err != nil {
+	if err != nil || !m.apptInScope(r.Context(), ag, a) {
+		// Another unit's appointment is as unknown as another town's.
 		m.adminFail(w, r, errs.New(errs.NotFound, "appointments.error.no_appointment"))
 		return nil, false
 	}
@@ -337,7 +365,8 @@ func (m *Module) adminAppointment(w http.ResponseWriter, r *http.Request) {
 	}
 	t := a.Start.In(m.loc)
 	m.views.Render(w, r, web.Page{Name: "appointments/appointment.html", Layout: "backoffice", Title: "appointments.appointment.title",
-		Data: map[string]any{"Appt": a, "When": web.FormatDate(m.lang(r), t) + " " + t.Format("15:04"), "Actions": actions}})
+		Data: map[string]any{"Appt": a, "When": web.FormatDate(m.lang(r), t) + " " + t.Format("15:04"), "Actions": actions,
+			"Answers": m.answerLinesOf(r.Context(), a, m.lang(r)), "Ants": strings.Join(a.AntsIDs, ", ")}})
 }
 
 // CheckIn runs a check-in action (arrive, no_show, done) through the workflow engine and
@@ -346,6 +375,9 @@ func (m *Module) CheckIn(ctx context.Context, agent *kernel.Agent, ref, action s
 	a, err := m.apptWhere(ctx, m.db.Read(), `a.ref = ? AND a.org_id = ?`, ref, agent.OrgID)
 	if err != nil {
 		return err
+	}
+	if !m.apptInScope(ctx, agent, a) {
+		return errs.New(errs.NotFound, "appointments.error.no_appointment")
 	}
 	if a.Status != StatusConfirmed {
 		return errs.New(errs.Conflict, "appointments.error.already_cancelled")
@@ -407,6 +439,17 @@ func (m *Module) adminCancel(w http.ResponseWriter, r *http.Request) {
 
 // BlockSlot blocks (or unblocks) a slot: nobody may book it, appointments already in it stay.
 func (m *Module) BlockSlot(ctx context.Context, agent *kernel.Agent, slotID int64, blocked bool) error {
+	sc, err := m.planScope(ctx, agent)
+	if err != nil {
+		return err
+	}
+	if !sc.All {
+		var pu, su int64
+		if err := m.db.Read().QueryRowContext(ctx, `SELECT p.unit_id, s.unit_id FROM appt_slots sl JOIN appt_places p ON p.id = sl.place_id
+			JOIN appt_services s ON s.id = sl.service_id WHERE sl.id = ? AND p.org_id = ?`, slotID, agent.OrgID).Scan(&pu, &su); err != nil || !sc.allows(pu, su) {
+			return errs.New(errs.NotFound, "appointments.error.no_slot")
+		}
+	}
 	return m.db.InTx(ctx, func(tx *store.Tx) error {
 		tx.AfterCommit(m.slotsChanged)
 		res, err := tx.ExecContext(ctx, `UPDATE appt_slots SET blocked = ? WHERE id = ? AND place_id IN (SELECT id FROM appt_places WHERE org_id = ?)`,
@@ -500,8 +543,16 @@ func (m *Module) adminCapacity(w http.ResponseWriter, r *http.Request) {
 	svc, _ := strconv.ParseInt(f.Get("service"), 10, 64)
 	capacity, _ := strconv.Atoi(f.Get("capacite"))
 	ag := kernel.AgentFrom(r.Context())
-	if p, err := m.Place(r.Context(), m.db.Read(), place); err != nil || p.OrgID != ag.OrgID {
+	p, err := m.Place(r.Context(), m.db.Read(), place)
+	if err != nil || p.OrgID != ag.OrgID {
 		m.adminFail(w, r, errs.New(errs.NotFound, "appointments.error.no_place"))
+		return
+	}
+	if sv, err := m.Service(r.Context(), m.db.Read(), svc); err != nil || sv.OrgID != ag.OrgID {
+		m.adminFail(w, r, errs.New(errs.NotFound, "appointments.error.no_service"))
+		return
+	} else if sc, err := m.planScope(r.Context(), ag); err != nil || !sc.allows(p.UnitID, sv.UnitID) {
+		m.adminFail(w, r, errOtherUnit)
 		return
 	}
 	err = m.SetDayCapacity(r.Context(), ag, place, svc, f.Get("jour"), capacity)

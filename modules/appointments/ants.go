@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"parvis.org/parvis/kernel/errs"
@@ -164,54 +165,140 @@ func (m *Module) hubTimeSlots(w http.ResponseWriter, r *http.Request, org int64)
 		}
 	}
 	// The hub asks the same periods again and again: answers are cached a few seconds
-	// (cache.go), keyed by organisation and the query as sent.
-	body, err := m.cachedAnswer("hub|"+strconv.FormatInt(org, 10)+"|"+r.URL.RawQuery, func() ([]byte, error) {
-		return m.hubSlots(ctx, org, ids, pids, start, end, reason, docs)
-	})
+	// (cache.go), keyed by organisation and the query as sent. Without the cache, the
+	// answer (megabytes) is written in a buffer reused from one answer to the next.
+	var body []byte
+	var err error
+	if m.cache.off.Load() {
+		buf := hubBuffers.Get().(*[]byte)
+		defer func() {
+			if cap(*buf) <= 64<<20 {
+				hubBuffers.Put(buf)
+			}
+		}()
+		body, err = m.hubSlots(ctx, (*buf)[:0], org, ids, pids, start, end, reason, docs)
+		*buf = body
+	} else {
+		body, err = m.cachedAnswer("hub|"+strconv.FormatInt(org, 10)+"|"+r.URL.RawQuery, func() ([]byte, error) {
+			return m.hubSlots(ctx, nil, org, ids, pids, start, end, reason, docs)
+		})
+	}
 	if err != nil {
 		m.apiFail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 
-// hubSlots computes availableTimeSlots: one query for the offers, one for the free slots of
-// every requested meeting point, and the JSON written by hand (tens of thousands of entries).
-func (m *Module) hubSlots(ctx context.Context, org int64, ids []string, pids []any, start, end time.Time, reason string, docs int) ([]byte, error) {
+// hubBuffers are the buffers of uncached answers.
+var hubBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// hubOffer is one (meeting point, service) of an availableTimeSlots answer, with the
+// period asked of it (Unix seconds, from inclusive, to exclusive).
+type hubOffer struct {
+	place, svc                                 int64
+	until                                      string
+	version                                    int64
+	perUnit, maxUnits, noticeHours, windowDays int
+	from, to                                   int64
+}
+
+// hubFound is what an answer lists per meeting point.
+type hubFound interface {
+	// appendPlace writes the entries of a meeting point, each followed by tail and
+	// separated by commas.
+	appendPlace(b []byte, place int64, tail []byte) []byte
+	// size returns the length of all the entries without their tails, and their number.
+	size() (bytes, n int)
+}
+
+// scanHit is a start found by hubScan.
+type scanHit struct{ id, svc, place, at int64 }
+
+type scanFound struct {
+	m    *Module
+	pre  []byte
+	hits map[int64][]scanHit
+}
+
+func (f scanFound) appendPlace(b []byte, place int64, tail []byte) []byte {
+	for i, h := range f.hits[place] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = f.m.appendHubEntry(b, f.pre, h.id, h.svc, h.place, h.at)
+		b = append(b, tail...)
+	}
+	return b
+}
+
+func (f scanFound) size() (int, int) {
+	n := 0
+	for _, h := range f.hits {
+		n += len(h)
+	}
+	return n * (100 + len(f.pre)), n
+}
+
+// hubSlots computes availableTimeSlots. The slots of each offer (IDs and times, which never
+// change) are kept in memory while the offer's slots_version is unchanged, so that only
+// which slots are free is read from the database (perf_hub.go); the JSON is written by hand
+// (tens of thousands of entries).
+// The answer is appended to dst (nil, or a buffer to reuse).
+func (m *Module) hubSlots(ctx context.Context, dst []byte, org int64, ids []string, pids []any, start, end time.Time, reason string, docs int) ([]byte, error) {
+	for try := 0; ; try++ {
+		kept, minFrom, maxTo, err := m.hubOffers(ctx, org, pids, start, end, reason, docs)
+		if err != nil {
+			return nil, err
+		}
+		var found hubFound
+		found, ok, err := m.hubGrid(ctx, kept, minFrom, maxTo, docs)
+		if err != nil {
+			return nil, err
+		}
+		if !ok && try < 3 {
+			continue // the slots of an offer changed while reading: read again
+		}
+		if !ok {
+			if found, err = m.hubScan(ctx, kept, minFrom, maxTo, docs); err != nil {
+				return nil, err
+			}
+		}
+		return m.hubJSON(dst, ids, found, docs), nil
+	}
+}
+
+// hubOffers reads the offers of the requested meeting points for the reason, generates
+// their slots up to the period's end when needed, and keeps those that can take docs
+// documents and have some of the period inside their booking window.
+func (m *Module) hubOffers(ctx context.Context, org int64, pids []any, start, end time.Time, reason string, docs int) (kept []hubOffer, minFrom, maxTo int64, err error) {
 	args := append([]any{org, reason}, pids...)
-	rows, err := m.db.Read().QueryContext(ctx, `SELECT o.place_id, o.generated_until, s.id, s.slots_per_unit, s.max_units, s.notice_hours, s.window_days
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT o.place_id, o.generated_until, o.slots_version, s.id, s.slots_per_unit, s.max_units, s.notice_hours, s.window_days
 		FROM appt_offers o JOIN appt_services s ON s.id = o.service_id JOIN appt_places p ON p.id = o.place_id
 		WHERE p.org_id = ? AND p.active = 1 AND s.active = 1 AND (s.ants_reason = ? OR s.ants_reason = 'CNI-PASSPORT')
 		AND o.place_id IN (`+placeholders(len(pids))+`)`, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	type offer struct {
-		place, svc                                 int64
-		until                                      string
-		perUnit, maxUnits, noticeHours, windowDays int
-		from, to                                   int64
-	}
-	var offers []offer
+	var offers []hubOffer
 	for rows.Next() {
-		var o offer
-		if err := rows.Scan(&o.place, &o.until, &o.svc, &o.perUnit, &o.maxUnits, &o.noticeHours, &o.windowDays); err != nil {
+		var o hubOffer
+		if err := rows.Scan(&o.place, &o.until, &o.version, &o.svc, &o.perUnit, &o.maxUnits, &o.noticeHours, &o.windowDays); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, 0, 0, err
 		}
 		offers = append(offers, o)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	now := m.now()
-	minFrom, maxTo := int64(1<<62), int64(0)
-	var svcs, places []any
-	seenSvc, seenPlace := map[int64]bool{}, map[int64]bool{}
-	kept := offers[:0]
+	minFrom, maxTo = int64(1<<62), int64(0)
+	kept = offers[:0]
 	for _, o := range offers {
 		if docs > o.maxUnits {
 			continue // this service cannot take that many documents at once
@@ -228,11 +315,21 @@ func (m *Module) hubSlots(ctx context.Context, org int64, ids []string, pids []a
 		}
 		if last := to.In(m.loc).Format(dayLayout); o.until < last {
 			if err := m.Ensure(ctx, o.place, o.svc, last); err != nil {
-				return nil, err
+				return nil, 0, 0, err
 			}
+			o.version = -1 // generated since it was read: hubGrid reads it again
 		}
 		o.from, o.to = from.Unix(), to.Unix()
 		minFrom, maxTo = min(minFrom, o.from), max(maxTo, o.to)
+		kept = append(kept, o)
+	}
+	return kept, minFrom, maxTo, nil
+}
+
+// hubScanArgs are the place and service IDs of the offers, for the IN lists of a query.
+func hubScanArgs(kept []hubOffer) (places, svcs []any) {
+	seenSvc, seenPlace := map[int64]bool{}, map[int64]bool{}
+	for _, o := range kept {
 		if !seenSvc[o.svc] {
 			seenSvc[o.svc] = true
 			svcs = append(svcs, o.svc)
@@ -241,61 +338,97 @@ func (m *Module) hubSlots(ctx context.Context, org int64, ids []string, pids []a
 			seenPlace[o.place] = true
 			places = append(places, o.place)
 		}
-		kept = append(kept, o)
 	}
+	return places, svcs
+}
+
+// hubScan finds the starts of the answer by reading every free slot of the period from the
+// database (one row each): hubGrid's fallback, and the reference its tests compare with.
+func (m *Module) hubScan(ctx context.Context, kept []hubOffer, minFrom, maxTo int64, docs int) (scanFound, error) {
 	// Free starts per place: only integers travel and are scanned (no timestamp text).
 	type freeStart struct{ id, svc, place, at, end int64 }
-	found := map[int64][]freeStart{}
-	if len(kept) > 0 {
-		args := append(append(places, svcs...), minFrom, maxTo)
-		rows, err := m.db.Read().QueryContext(ctx, `SELECT id, service_id, place_id, start_s, end_s FROM appt_slots
-			WHERE place_id IN (`+placeholders(len(places))+`) AND service_id IN (`+placeholders(len(svcs))+`)
-			AND start_s >= ? AND start_s < ? AND booked < capacity AND blocked = 0 ORDER BY place_id, service_id, start_s`, args...)
-		if err != nil {
-			return nil, err
+	found := scanFound{m: m, pre: m.hubCallbackPrefix(), hits: map[int64][]scanHit{}}
+	if len(kept) == 0 {
+		return found, nil
+	}
+	places, svcs := hubScanArgs(kept)
+	args := append(append(places, svcs...), minFrom, maxTo)
+	rows, err := m.db.Read().QueryContext(ctx, `SELECT id, service_id, place_id, start_s, end_s FROM appt_slots
+		WHERE place_id IN (`+placeholders(len(places))+`) AND service_id IN (`+placeholders(len(svcs))+`)
+		AND start_s >= ? AND start_s < ? AND booked < capacity AND blocked = 0 ORDER BY place_id, service_id, start_s`, args...)
+	if err != nil {
+		return found, err
+	}
+	byOffer := map[[2]int64][]freeStart{}
+	for rows.Next() {
+		var s freeStart
+		if err := rows.Scan(&s.id, &s.svc, &s.place, &s.at, &s.end); err != nil {
+			rows.Close()
+			return found, err
 		}
-		byOffer := map[[2]int64][]freeStart{}
-		for rows.Next() {
-			var s freeStart
-			if err := rows.Scan(&s.id, &s.svc, &s.place, &s.at, &s.end); err != nil {
-				rows.Close()
-				return nil, err
+		k := [2]int64{s.place, s.svc}
+		byOffer[k] = append(byOffer[k], s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return found, err
+	}
+	for _, o := range kept {
+		free := byOffer[[2]int64{o.place, o.svc}]
+		need := o.perUnit * docs
+		for i, s := range free {
+			if s.at < o.from || s.at >= o.to {
+				continue
 			}
-			k := [2]int64{s.place, s.svc}
-			byOffer[k] = append(byOffer[k], s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		for _, o := range kept {
-			free := byOffer[[2]int64{o.place, o.svc}]
-			need := o.perUnit * docs
-			for i, s := range free {
-				if s.at < o.from || s.at >= o.to {
-					continue
-				}
-				// need free slots following each other without a gap (a full one is a gap).
-				ok := i+need <= len(free)
-				for k := i + 1; ok && k < i+need; k++ {
-					ok = free[k].at == free[k-1].end
-				}
-				if ok {
-					found[o.place] = append(found[o.place], s)
-				}
+			// need free slots following each other without a gap (a full one is a gap).
+			ok := i+need <= len(free)
+			for k := i + 1; ok && k < i+need; k++ {
+				ok = free[k].at == free[k-1].end
+			}
+			if ok {
+				found.hits[o.place] = append(found.hits[o.place], scanHit{id: s.id, svc: s.svc, place: s.place, at: s.at})
 			}
 		}
 	}
-	n := 0
-	for _, f := range found {
-		n += len(f)
-	}
-	// The base URL is the only part that may need escaping; the rest is digits and dates.
+	return found, nil
+}
+
+// hubCallbackPrefix is the JSON string of the booking page's base URL, without its closing
+// quote: the only part of an entry that may need escaping.
+func (m *Module) hubCallbackPrefix() []byte {
 	pre, _ := json.Marshal(m.baseURL() + "/rdv/demarche/")
-	pre = pre[:len(pre)-1]
-	b := make([]byte, 0, 64+len(ids)*16+n*(110+len(pre)))
-	b = append(b, '{')
-	done := map[string]bool{}
+	return pre[:len(pre)-1]
+}
+
+// appendHubEntry writes an entry of the answer up to the number of documents, which ends
+// its callback URL: {"datetime":"…","callback_url":"…/rdv/demarche/SVC/PLACE/DAY?creneau=ID&personnes=
+func (m *Module) appendHubEntry(b, pre []byte, id, svc, place, at int64) []byte {
+	t := time.Unix(at, 0).In(m.loc)
+	b = append(b, `{"datetime":"`...)
+	b = t.AppendFormat(b, time.RFC3339)
+	b = append(b, `","callback_url":`...)
+	b = append(b, pre...)
+	b = strconv.AppendInt(b, svc, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, place, 10)
+	b = append(b, '/')
+	b = t.AppendFormat(b, dayLayout)
+	b = append(b, "?creneau="...)
+	b = strconv.AppendInt(b, id, 10)
+	return append(b, "&personnes="...)
+}
+
+// hubJSON appends to dst the answer: every requested meeting point (in the order asked,
+// once), with its starts.
+func (m *Module) hubJSON(dst []byte, ids []string, found hubFound, docs int) []byte {
+	tail := strconv.AppendInt(nil, int64(docs), 10)
+	tail = append(tail, `"}`...)
+	size, n := found.size()
+	if need := len(dst) + 4 + len(ids)*24 + size + n*(len(tail)+1); cap(dst) < need {
+		dst = append(make([]byte, 0, need), dst...)
+	}
+	b := append(dst, '{')
+	done := make(map[string]bool, len(ids))
 	for _, key := range ids {
 		if done[key] {
 			continue
@@ -307,30 +440,10 @@ func (m *Module) hubSlots(ctx context.Context, org int64, ids []string, pids []a
 		b = strconv.AppendQuote(b, key)
 		b = append(b, ":["...)
 		id, _ := strconv.ParseInt(key, 10, 64)
-		for i, s := range found[id] {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			at := time.Unix(s.at, 0).In(m.loc)
-			b = append(b, `{"datetime":"`...)
-			b = at.AppendFormat(b, time.RFC3339)
-			b = append(b, `","callback_url":`...)
-			b = append(b, pre...)
-			b = strconv.AppendInt(b, s.svc, 10)
-			b = append(b, '/')
-			b = strconv.AppendInt(b, s.place, 10)
-			b = append(b, '/')
-			b = at.AppendFormat(b, dayLayout)
-			b = append(b, "?creneau="...)
-			b = strconv.AppendInt(b, s.id, 10)
-			b = append(b, "&personnes="...)
-			b = strconv.AppendInt(b, int64(docs), 10)
-			b = append(b, `"}`...)
-		}
+		b = found.appendPlace(b, id, tail)
 		b = append(b, ']')
 	}
-	b = append(b, '}', '\n')
-	return b, nil
+	return append(b, '}', '\n')
 }
 
 type antsFound struct {

@@ -240,7 +240,13 @@ func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, first 
 		if chain, err = scanSlots(rows); err != nil {
 			return nil, end, err
 		}
-		if len(chain) < need || chain[0].ID != first.ID {
+		if len(chain) == 0 || chain[0].ID != first.ID {
+			return nil, end, &SlotFullError{}
+		}
+		if !sameSlot(chain[0], first) {
+			return nil, end, errStaleSlot
+		}
+		if len(chain) < need {
 			return nil, end, &SlotFullError{}
 		}
 		for k := 1; k < len(chain); k++ {
@@ -255,7 +261,14 @@ func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, first 
 	}
 	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] }) // one lock order for everyone
 	for _, id := range ids {
-		ok, err := m.take(ctx, tx, id, req.Overbook)
+		// The first slot was read before the transaction (or remembered, cache.go): the
+		// UPDATE takes it only if it is still that slot (not an ID reused after a
+		// deletion); a chain was read in the transaction, and its first slot checked above.
+		var want *Slot
+		if id == first.ID && need == 1 {
+			want = &first
+		}
+		ok, err := m.take(ctx, tx, id, req.Overbook, want)
 		if err != nil {
 			return nil, end, err
 		}
@@ -264,7 +277,7 @@ func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, first 
 			if n, err := m.releaseExpiredOn(ctx, tx, id, now); err != nil {
 				return nil, end, err
 			} else if n > 0 {
-				ok, err = m.take(ctx, tx, id, req.Overbook)
+				ok, err = m.take(ctx, tx, id, req.Overbook, want)
 				if err != nil {
 					return nil, end, err
 				}
@@ -277,12 +290,27 @@ func (m *Module) reserve(ctx context.Context, tx *store.Tx, svc *Service, first 
 	return ids, end, nil
 }
 
-func (m *Module) take(ctx context.Context, tx *store.Tx, slotID int64, overbook bool) (bool, error) {
-	q := sqlTake
+// errStaleSlot: the slot remembered for a booking is not the slot of that ID any more.
+var errStaleSlot = errors.New("appointments: slot changed since it was read")
+
+// sameSlot compares what never changes in a slot.
+func sameSlot(a, b Slot) bool {
+	return a.ID == b.ID && a.ServiceID == b.ServiceID && a.PlaceID == b.PlaceID && a.Start.Equal(b.Start) && a.End.Equal(b.End)
+}
+
+// take takes one place in the slot; with want, only if the slot is still that one (its
+// service, place and times in the condition): a slot that is another one now is not taken,
+// and the booking, finding it "full", reads it again (recheckSlot).
+func (m *Module) take(ctx context.Context, tx *store.Tx, slotID int64, overbook bool, want *Slot) (bool, error) {
+	q, args := sqlTake, []any{slotID}
 	if overbook {
-		q = `UPDATE appt_slots SET booked = booked + 1 WHERE id = ?`
+		q = sqlTakeOver
 	}
-	res, err := m.txExec(ctx, tx, q, slotID)
+	if want != nil {
+		q += sqlTakeSame
+		args = append(args, want.ServiceID, want.PlaceID, want.Start.Unix(), want.End.Unix())
+	}
+	res, err := m.txExec(ctx, tx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("take slot: %w", err)
 	}
@@ -389,20 +417,35 @@ func (m *Module) Hold(ctx context.Context, req HoldRequest) (*Appointment, error
 		return nil, err
 	}
 	var a *Appointment
-	err = m.inTx(ctx, func(tx *store.Tx) error {
+	err = m.inBookingTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
 		a, err = m.holdTx(ctx, tx, req, &svc, s, nil)
 		return err
 	})
-	return a, m.withNearest(ctx, err, req)
+	if err != nil {
+		a = nil
+	}
+	if retry, fresh, ferr := m.recheckSlot(ctx, err, req.SlotID, s); retry && !again(ctx) {
+		return m.Hold(withAgain(ctx), req)
+	} else if ferr != nil {
+		return nil, ferr
+	} else {
+		return a, m.withNearest(ctx, err, req, fresh)
+	}
 }
 
-// prepare reads the slot and its service before the transaction, so that the write
+// prepare finds the slot and its service before the transaction, so that the write
 // transaction (the single writer on SQLite) holds only the statements that must be in it.
+// What never changes in a slot is remembered (cache.go); the booking's conditional UPDATE
+// checks it against the database.
 func (m *Module) prepare(ctx context.Context, req HoldRequest) (Slot, Service, error) {
-	s, err := m.Slot(ctx, m.db.Read(), req.SlotID)
-	if err != nil {
-		return s, Service{}, err
+	s, ok := m.cache.slot(req.SlotID)
+	if !ok {
+		var err error
+		if s, err = m.Slot(ctx, m.db.Read(), req.SlotID); err != nil {
+			return s, Service{}, err
+		}
+		m.cache.rememberSlot(s)
 	}
 	if req.ServiceID != 0 && req.ServiceID != s.ServiceID {
 		return s, Service{}, errs.OnField(errs.Invalid, "slot_id", "appointments.error.no_slot")
@@ -420,13 +463,45 @@ func (m *Module) prepare(ctx context.Context, req HoldRequest) (Slot, Service, e
 	return s, svc, nil
 }
 
-func (m *Module) withNearest(ctx context.Context, err error, req HoldRequest) error {
+// recheckSlot reads the slot again after a booking found it full or changed: a remembered
+// slot may have been deleted, or its ID reused for another. retry tells the caller to
+// start again (the slot is forgotten, so it is read afresh); err is the answer when the
+// slot is gone; fresh is the slot as it is (for the nearest free starts).
+func (m *Module) recheckSlot(ctx context.Context, bookErr error, id int64, used Slot) (retry bool, fresh *Slot, err error) {
 	var full *SlotFullError
-	if errors.As(err, &full) {
-		if s, e := m.Slot(ctx, m.db.Read(), req.SlotID); e == nil {
-			if svc, e := m.cachedService(ctx, s.ServiceID); e == nil {
-				full.Nearest = m.Nearest(ctx, &svc, s.PlaceID, s.Start, req.Units, 5)
-			}
+	stale := errors.Is(bookErr, errStaleSlot)
+	if !stale && !errors.As(bookErr, &full) {
+		return false, nil, nil
+	}
+	s, err := m.Slot(ctx, m.db.Read(), id)
+	if err != nil {
+		m.cache.forgetSlot(id)
+		if errs.CodeOf(err) == errs.NotFound {
+			return false, nil, err
+		}
+		return false, nil, bookErr
+	}
+	if stale || !sameSlot(s, used) {
+		m.cache.forgetSlot(id)
+		return true, nil, nil
+	}
+	return false, &s, nil
+}
+
+type againKey struct{}
+
+// withAgain marks a second attempt (after a remembered slot turned out to be stale), which
+// is the last.
+func withAgain(ctx context.Context) context.Context { return context.WithValue(ctx, againKey{}, true) }
+
+func again(ctx context.Context) bool { return ctx.Value(againKey{}) != nil }
+
+// withNearest adds to a "slot full" error the nearest free starts around slot s.
+func (m *Module) withNearest(ctx context.Context, err error, req HoldRequest, s *Slot) error {
+	var full *SlotFullError
+	if errors.As(err, &full) && s != nil {
+		if svc, e := m.cachedService(ctx, s.ServiceID); e == nil {
+			full.Nearest = m.Nearest(ctx, &svc, s.PlaceID, s.Start, req.Units, 5)
 		}
 	}
 	return err
@@ -461,9 +536,18 @@ func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, svc 
 		cancelHash, manageHash := hashToken(a.CancelToken), hashToken(a.ManageToken)
 		a.Status, a.Email, a.Phone, a.Name, a.Answers, a.AntsIDs, a.CitizenID, a.BookedBy, a.ConfirmedAt =
 			StatusConfirmed, d.Email, d.Phone, d.Name, d.Answers, ants, d.CitizenID, d.AgentID, now
-		if err := m.txQueryRow(ctx, tx, sqlInsertBook,
-			a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, a.Lang, a.ReplacesID, b2i(a.Overbooked), now, now,
-			d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ants, ","), d.CitizenID, d.AgentID, cancelHash, manageHash).Scan(&a.ID); err != nil {
+		args := []any{a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, a.Lang, a.ReplacesID, b2i(a.Overbooked), now, now,
+			d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ants, ","), d.CitizenID, d.AgentID, cancelHash, manageHash}
+		if tx.Dialect == store.SQLite {
+			// No RETURNING: the row ID comes with the result, without a result set.
+			res, err := m.txExec(ctx, tx, sqlInsertBook, args...)
+			if err == nil {
+				a.ID, err = res.LastInsertId()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("insert appointment: %w", err)
+			}
+		} else if err := m.txQueryRow(ctx, tx, sqlInsertBook+` RETURNING id`, args...).Scan(&a.ID); err != nil {
 			return nil, fmt.Errorf("insert appointment: %w", err)
 		}
 	}
@@ -502,23 +586,8 @@ func checkDetails(svc *Service, d *Details, units int) error {
 	if d.Phone != "" && (len(d.Phone) < 10 || len(d.Phone) > 15) {
 		return errs.OnField(errs.Invalid, "phone", "appointments.error.phone")
 	}
-	for _, q := range svc.Questions {
-		v := strings.TrimSpace(d.Answers[q.Key])
-		if q.Required && v == "" {
-			return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.required")
-		}
-		if q.Kind == "choice" && v != "" {
-			ok := false
-			for _, c := range q.Choices {
-				ok = ok || c == v
-			}
-			if !ok {
-				return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.choice")
-			}
-		}
-		if len(v) > 2000 {
-			return errs.OnField(errs.Invalid, "q_"+q.Key, "appointments.error.too_long")
-		}
+	if err := svc.checkAnswers(d.Answers); err != nil { // questions.go: the service's form, or its inline list
+		return err
 	}
 	if svc.AntsReason != "" {
 		ids, bad := ParseAntsIDs(d.AntsIDs)
@@ -592,7 +661,7 @@ func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*App
 	if err := m.antsPrecheck(ctx, &svc, d.AntsIDs); err != nil {
 		return nil, err
 	}
-	err = m.inTx(ctx, func(tx *store.Tx) error {
+	err = m.inBookingTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		return m.confirmTx(ctx, tx, a, &svc, d, true)
 	})
 	if errs.CodeOf(err) == errs.Conflict && err != nil && strings.Contains(err.Error(), keyHoldExpired) {
@@ -607,7 +676,9 @@ func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*App
 
 // Book holds and confirms in one transaction (the API's createAppointment, agents' booking):
 // one conditional UPDATE per slot, one INSERT of the confirmed appointment, one of its
-// slots, one of its persons, and the one job of its side effects.
+// slots, one of its persons; the appointment itself is the outbox of its side effects. On
+// SQLite the bookings arriving together share one write transaction (perf_book.go); on
+// PostgreSQL a one-slot booking is one round trip, its commit included.
 func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appointment, error) {
 	m.prepareBooking(ctx)
 	s, svc, err := m.prepare(ctx, req)
@@ -620,15 +691,23 @@ func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appoint
 	if err := m.antsPrecheck(ctx, &svc, d.AntsIDs); err != nil {
 		return nil, err
 	}
-	var a *Appointment
-	err = m.inTx(ctx, func(tx *store.Tx) error {
-		var err error
-		if a, err = m.holdTx(ctx, tx, req, &svc, s, &d); err != nil {
-			return err
-		}
-		return m.confirmedTx(ctx, tx, a, &svc, d)
-	})
-	return a, m.withNearest(ctx, err, req)
+	a, err := m.book(ctx, req, d, &svc, s)
+	if retry, fresh, ferr := m.recheckSlot(ctx, err, req.SlotID, s); retry && !again(ctx) {
+		return m.Book(withAgain(ctx), req, d)
+	} else if ferr != nil {
+		return nil, ferr
+	} else {
+		return a, m.withNearest(ctx, err, req, fresh)
+	}
+}
+
+// bookTx is a booking inside a write transaction.
+func (m *Module) bookTx(ctx context.Context, tx *store.Tx, req HoldRequest, d Details, svc *Service, s Slot) (*Appointment, error) {
+	a, err := m.holdTx(ctx, tx, req, svc, s, &d)
+	if err != nil {
+		return nil, err
+	}
+	return a, m.confirmedTx(ctx, tx, a, svc, d)
 }
 
 func (m *Module) confirmTx(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, d Details, checkHold bool) error {
@@ -676,14 +755,6 @@ func (m *Module) confirmedTx(ctx context.Context, tx *store.Tx, a *Appointment, 
 			return errs.New(errs.Conflict, "appointments.error.replaced_gone")
 		}
 	}
-	if d.AgentID == 0 || !a.Overbooked {
-		if err := m.lockPerson(ctx, tx, svc, a.Email); err != nil {
-			return err
-		}
-		if err := m.checkRules(ctx, tx, a, svc, now); err != nil {
-			return err
-		}
-	}
 	persons := [][2]string{{"email", a.Email}}
 	if a.Phone != "" {
 		persons = append(persons, [2]string{"phone", a.Phone})
@@ -698,25 +769,46 @@ func (m *Module) confirmedTx(ctx context.Context, tx *store.Tx, a *Appointment, 
 	for _, p := range persons {
 		args = append(args, a.ID, need, p[0], p[1])
 	}
-	rows, err := m.txQuery(ctx, tx, sqlPersons(len(persons)), args...)
+	res, err := m.txExec(ctx, tx, sqlPersons(len(persons)), args...)
 	if err != nil {
 		return fmt.Errorf("persons: %w", err)
 	}
-	took := map[[2]string]bool{}
-	for rows.Next() {
-		var p [2]string
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
-			rows.Close()
+	var took map[[2]string]bool // nil: all inserted
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if int(n) < len(persons) {
+		// Some were skipped: which (a refusal, so rare enough for a query).
+		took = map[[2]string]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT kind, value FROM appt_persons WHERE appointment_id = ?`, a.ID)
+		if err != nil {
+			return fmt.Errorf("persons: %w", err)
+		}
+		for rows.Next() {
+			var p [2]string
+			if err := rows.Scan(&p[0], &p[1]); err != nil {
+				rows.Close()
+				return err
+			}
+			took[p] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		took[p] = true
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	// The per-citizen limits are counted after the persons are inserted, so that every
+	// booking takes its locks in one order (slots, persons, person lock), the one-round-trip
+	// booking of PostgreSQL included; a refused limit is reported before a repeated person.
+	if d.AgentID == 0 || !a.Overbooked {
+		if err := m.lockPerson(ctx, tx, svc, a.Email); err != nil {
+			return err
+		}
+		if err := m.checkRules(ctx, tx, a, svc, now); err != nil {
+			return err
+		}
 	}
 	for _, p := range persons {
-		if !took[p] {
+		if took != nil && !took[p] {
 			return errs.OnField(errs.Conflict, personField(p[0]), rulePrefix+"same_person_"+p[0])
 		}
 	}
@@ -753,8 +845,7 @@ func (m *Module) lockPerson(ctx context.Context, tx *store.Tx, svc *Service, ema
 func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, now time.Time) error {
 	if svc.MaxUpcoming > 0 {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND service_id = ? AND status = 'confirmed'
-			AND starts_at > ? AND id <> ?`, a.Email, svc.ID, now, a.ID).Scan(&n); err != nil {
+		if err := m.txQueryRow(ctx, tx, sqlRuleUpcoming, a.Email, svc.ID, now, a.ID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= svc.MaxUpcoming {
@@ -763,8 +854,7 @@ func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, s
 	}
 	if svc.MaxUpcomingCategory > 0 {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND status = 'confirmed' AND starts_at > ? AND id <> ?
-			AND service_id IN (SELECT id FROM appt_services WHERE category_id = ?)`, a.Email, now, a.ID, svc.CategoryID).Scan(&n); err != nil {
+		if err := m.txQueryRow(ctx, tx, sqlRuleCategory, a.Email, now, a.ID, svc.CategoryID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= svc.MaxUpcomingCategory {
@@ -774,8 +864,7 @@ func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, s
 	if svc.MinGapDays > 0 {
 		gap := time.Duration(svc.MinGapDays) * 24 * time.Hour
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND service_id = ? AND status = 'confirmed'
-			AND id <> ? AND starts_at > ? AND starts_at < ?`, a.Email, svc.ID, a.ID, a.Start.Add(-gap), a.Start.Add(gap)).Scan(&n); err != nil {
+		if err := m.txQueryRow(ctx, tx, sqlRuleGap, a.Email, svc.ID, a.ID, a.Start.Add(-gap), a.Start.Add(gap)).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

@@ -150,6 +150,70 @@ func TestBrowserCitizenBooksAndAgentChecksIn(t *testing.T) {
 		if got, _ := f.m.Appointment(f.ctx, a.ID); got.State != "arrived" {
 			t.Errorf("after check-in the state is %q", got.State)
 		}
+		if p := location(t, b); p != "/admin/rdv/planning?jour=2026-03-03" { // back to the same day
+			t.Errorf("after check-in at %s", p)
+		}
+
+		// The week: a grid per meeting point, the day's heading leading to its list.
+		go200(t, b, fmt.Sprintf("/admin/rdv/planning?vue=semaine&jour=2026-03-04&lieu=%d", f.place.ID))
+		b.Axe()
+		b.Screenshot("planning-week")
+		if got := b.Text(`td[data-day="2026-03-03"][data-time="10:00"]`); !strings.Contains(got, "1 / 2") {
+			t.Errorf("the week grid says %q at 10:00 on Tuesday, want 1 / 2", got)
+		}
+		if n := b.Count(`table.appt-week caption`) + b.Count(`table.appt-week th[scope="col"]`); n != 1+8 {
+			t.Errorf("week grid: %d caption and column headers, want 9", n)
+		}
+		b.Submit(fmt.Sprintf(`a[href="/admin/rdv/planning?jour=2026-03-03&lieu=%d"]`, f.place.ID))
+		if !strings.Contains(b.Text("main"), "Noé Petit") {
+			t.Errorf("the day's list from the week at %s does not list the appointment", location(t, b))
+		}
+		// Printed: the bare page, the same grid.
+		go200(t, b, fmt.Sprintf("/admin/rdv/planning/imprimer?vue=semaine&jour=2026-03-04&lieu=%d", f.place.ID))
+		b.Axe()
+		b.Screenshot("planning-week-print")
+	})
+
+	t.Run("questions from a form", func(t *testing.T) {
+		b.T = t
+		scripts(t, b, true)
+		b.Viewport(browsertest.Phone)
+		publishForm(t, f, condForm)
+		svc := f.svc
+		svc.FormKey = "rdv_cond"
+		if _, err := f.m.SaveService(f.ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if _, err := f.m.SaveService(f.ctx, f.svc); err != nil {
+				t.Error(err)
+			}
+		}()
+		a, err := f.m.Hold(f.ctx, HoldRequest{SlotID: f.slotAt(t, f.svc.ID, f.place.ID, "2026-03-03", "11:00").ID, Lang: "fr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go200(t, b, "/rdv/reservation/"+a.HoldToken)
+		b.Axe()
+		hidden := func() bool {
+			return browsertest.Eval[bool](b, `document.querySelector('[name="q_ancien"]').closest("[data-if]").hidden`)
+		}
+		if !hidden() {
+			t.Error("the conditional question is shown before any answer")
+		}
+		b.Click(`input[name="q_premiere"][value="no"]`)
+		if hidden() {
+			t.Error("the conditional question stays hidden after the answer it depends on")
+		}
+		b.Fill(`#f-name`, "Léa Martin")
+		b.Fill(`#f-email`, "lea.form@example.fr")
+		b.Fill(`#f-q_enfants`, "9")
+		b.Submit(`form[method="post"] button`)
+		if !has(t, b, `.pv-error-summary a[href="#f-q_enfants"]`) || !has(t, b, `.pv-error-summary a[href="#f-q_courriel"]`) {
+			t.Fatalf("no error summary for the form's questions at %s", location(t, b))
+		}
+		b.Axe()
+		b.Screenshot("form-questions-error")
 	})
 
 	t.Run("settings forms", func(t *testing.T) {
@@ -172,6 +236,22 @@ func TestBrowserCitizenBooksAndAgentChecksIn(t *testing.T) {
 		b.Screenshot("template-overlap")
 	})
 }
+
+// condForm asks a question only when the one before it is answered "no".
+const condForm = `
+key: rdv_cond
+title: Questions du rendez-vous
+steps:
+  - key: demande
+    title: Votre demande
+    sections:
+      - key: s1
+        questions:
+          - {key: courriel, type: email, label: Courriel du demandeur, required: true}
+          - {key: enfants, type: number, label: Nombre d'enfants mineurs, required: true, min: 0, max: 6}
+          - {key: premiere, type: yesno, label: Première demande ?, required: true}
+          - {key: ancien, type: text, label: Numéro de l'ancienne carte, if: {field: premiere, op: eq, value: "no"}}
+`
 
 // go200 loads path and fails unless it answers 200.
 func go200(t *testing.T, b *browsertest.Browser, path string) {

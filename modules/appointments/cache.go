@@ -63,8 +63,15 @@ type caches struct {
 	slotGen  atomic.Uint64
 	services ttlCache[int64, Service]
 	answers  ttlCache[string, []byte]
+	// grids are the hub's offers' slots (perf_hub.go).
+	grids gridCache
+	// slots remembers what never changes in the slots booked lately (their service, place
+	// and times), so that a booking reads nothing before its transaction; the booking's
+	// UPDATE returns them, and a slot deleted or reused since is seen there (booking.go).
+	slotMu sync.Mutex
+	slots  map[int64]Slot
 	// off disables the answer cache (the benchmark measures the uncached path).
-	off bool
+	off atomic.Bool
 }
 
 // slotsChanged is registered with tx.AfterCommit by every change of booked, capacity or
@@ -88,14 +95,39 @@ func (m *Module) cachedService(ctx context.Context, id int64) (Service, error) {
 func (m *Module) cachedAnswer(key string, compute func() ([]byte, error)) ([]byte, error) {
 	now := m.now()
 	gen := m.cache.slotGen.Load()
-	if !m.cache.off {
+	if !m.cache.off.Load() {
 		if b, ok := m.cache.answers.get(key, now, gen); ok {
 			return b, nil
 		}
 	}
 	b, err := compute()
-	if err == nil && !m.cache.off {
+	if err == nil && !m.cache.off.Load() {
 		m.cache.answers.put(key, b, now, gen)
 	}
 	return b, err
+}
+
+const slotsRemembered = 1 << 16
+
+func (c *caches) slot(id int64) (Slot, bool) {
+	c.slotMu.Lock()
+	defer c.slotMu.Unlock()
+	s, ok := c.slots[id]
+	return s, ok
+}
+
+// rememberSlot keeps what never changes in s.
+func (c *caches) rememberSlot(s Slot) {
+	c.slotMu.Lock()
+	defer c.slotMu.Unlock()
+	if c.slots == nil || len(c.slots) >= slotsRemembered {
+		c.slots = map[int64]Slot{}
+	}
+	c.slots[s.ID] = Slot{ID: s.ID, PlaceID: s.PlaceID, ServiceID: s.ServiceID, Day: s.Day, Start: s.Start, End: s.End}
+}
+
+func (c *caches) forgetSlot(id int64) {
+	c.slotMu.Lock()
+	delete(c.slots, id)
+	c.slotMu.Unlock()
 }

@@ -123,6 +123,10 @@ func (s *Service) normalize() error {
 			return errs.OnField(errs.Invalid, "questions", "appointments.error.question")
 		}
 	}
+	s.FormKey = strings.TrimSpace(s.FormKey)
+	if s.FormKey != "" && !formKeyRe.MatchString(s.FormKey) {
+		return errs.OnField(errs.Invalid, "form", "appointments.error.form_unknown")
+	}
 	return nil
 }
 
@@ -143,18 +147,18 @@ func (m *Module) SaveService(ctx context.Context, s Service, hooks ...TxHook) (i
 		if s.ID == 0 {
 			if err := tx.QueryRowContext(ctx, `INSERT INTO appt_services (org_id, category_id, name, description, bring, need, ants_reason,
 				slots_per_unit, max_units, notice_hours, window_days, hold_minutes, max_upcoming, max_upcoming_category, min_gap_days,
-				reminder_hours, questions, unit_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`,
+				reminder_hours, questions, form_key, unit_id, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id`,
 				s.OrgID, s.CategoryID, s.Name, s.Description, s.Bring, s.Need, s.AntsReason, s.SlotsPerUnit, s.MaxUnits, s.NoticeHours,
-				s.WindowDays, s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.UnitID).Scan(&s.ID); err != nil {
+				s.WindowDays, s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.FormKey, s.UnitID).Scan(&s.ID); err != nil {
 				return err
 			}
 			return runHooks(tx, s.ID, hooks)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE appt_services SET category_id = ?, name = ?, description = ?, bring = ?, need = ?, ants_reason = ?,
 			slots_per_unit = ?, max_units = ?, notice_hours = ?, window_days = ?, hold_minutes = ?, max_upcoming = ?, max_upcoming_category = ?,
-			min_gap_days = ?, reminder_hours = ?, questions = ?, unit_id = ?, active = ? WHERE id = ? AND org_id = ?`,
+			min_gap_days = ?, reminder_hours = ?, questions = ?, form_key = ?, unit_id = ?, active = ? WHERE id = ? AND org_id = ?`,
 			s.CategoryID, s.Name, s.Description, s.Bring, s.Need, s.AntsReason, s.SlotsPerUnit, s.MaxUnits, s.NoticeHours, s.WindowDays,
-			s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.UnitID, b2i(s.Active), s.ID, s.OrgID)
+			s.HoldMinutes, s.MaxUpcoming, s.MaxUpcomingCategory, s.MinGapDays, s.ReminderHours, q, s.FormKey, s.UnitID, b2i(s.Active), s.ID, s.OrgID)
 		if err != nil {
 			return err
 		}
@@ -168,7 +172,7 @@ func (m *Module) SaveService(ctx context.Context, s Service, hooks ...TxHook) (i
 }
 
 const serviceCols = `id, org_id, category_id, name, description, bring, need, ants_reason, slots_per_unit, max_units, notice_hours,
-	window_days, hold_minutes, max_upcoming, max_upcoming_category, min_gap_days, reminder_hours, questions, unit_id, active`
+	window_days, hold_minutes, max_upcoming, max_upcoming_category, min_gap_days, reminder_hours, questions, form_key, unit_id, active`
 
 func scanService(sc interface{ Scan(...any) error }) (Service, error) {
 	var s Service
@@ -176,7 +180,7 @@ func scanService(sc interface{ Scan(...any) error }) (Service, error) {
 	var active int
 	err := sc.Scan(&s.ID, &s.OrgID, &s.CategoryID, &s.Name, &s.Description, &s.Bring, &s.Need, &s.AntsReason, &s.SlotsPerUnit,
 		&s.MaxUnits, &s.NoticeHours, &s.WindowDays, &s.HoldMinutes, &s.MaxUpcoming, &s.MaxUpcomingCategory, &s.MinGapDays,
-		&s.ReminderHours, &q, &s.UnitID, &active)
+		&s.ReminderHours, &q, &s.FormKey, &s.UnitID, &active)
 	if err != nil {
 		return s, err
 	}
@@ -191,6 +195,7 @@ func (m *Module) Service(ctx context.Context, q store.Querier, id int64) (Servic
 	if err == sql.ErrNoRows {
 		return s, errs.New(errs.NotFound, "appointments.error.no_service")
 	}
+	m.bindForm(&s)
 	return s, err
 }
 
@@ -207,6 +212,7 @@ func (m *Module) Services(ctx context.Context, orgID int64, active bool) ([]Serv
 		if err != nil {
 			return nil, err
 		}
+		m.bindForm(&s)
 		out = append(out, s)
 	}
 	return out, rows.Err()

@@ -150,7 +150,7 @@ func (m *Module) mailData(a *Appointment, place *Place, svc *Service, links map[
 	return map[string]any{"Ref": a.Ref, "Name": a.Name, "Service": svc.Name, "Place": place.Name,
 		"Address": place.Address + ", " + place.ZipCode + " " + place.City, "Access": place.Access, "Accessibility": place.Accessibility,
 		"Date": loc.Format("02/01/2006"), "Time": loc.Format("15:04"), "Bring": svc.Bring, "Cancel": links["Cancel"], "Manage": links["Manage"],
-		"Message": a.Message}
+		"Message": a.Message, "Answers": m.answerLines(context.Background(), svc, a.Answers, a.Lang)}
 }
 
 // afterConfirm runs once per confirmation: a conditional UPDATE of notified_at makes a

@@ -41,8 +41,16 @@ type Service struct {
 	MinGapDays          int        `json:"-"`
 	ReminderHours       int        `json:"-"`
 	Questions           []Question `json:"questions"`
-	UnitID              int64      `json:"-"`
-	Active              bool       `json:"-"`
+	// FormKey names a published form of the forms module whose questions are asked in
+	// place of Questions (questions.go); Questions remain the fallback when it is empty,
+	// or when the forms module or the form is not available.
+	FormKey string `json:"form,omitempty"`
+	UnitID  int64  `json:"-"`
+	Active  bool   `json:"-"`
+
+	// formCheck validates answers with the form (set by the module when loading a service
+	// that names one); handled is false when the form cannot be used.
+	formCheck func(answers map[string]string) (handled bool, err error)
 }
 
 // NeedKey is the key of the per-person uniqueness rule.
@@ -53,8 +61,8 @@ func (s *Service) NeedKey() string {
 	return fmt.Sprintf("service:%d", s.ID)
 }
 
-// Question is asked to the citizen before the recap. It is a seam: when the forms module
-// publishes its question types, a service will name a form instead of this small list.
+// Question is asked to the citizen before the recap: the small inline list of a service
+// that names no form (Service.FormKey) of the forms module.
 type Question struct {
 	Key      string   `json:"key"`
 	Label    string   `json:"label"`

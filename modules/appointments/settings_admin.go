@@ -80,7 +80,7 @@ func (m *Module) renderSettingsForm(w http.ResponseWriter, r *http.Request, name
 	m.views.Render(w, r, web.Page{Name: "appointments/" + name, Layout: "backoffice", Title: title, Status: status, Form: f, Data: data})
 }
 
-func (m *Module) serviceFormData(ctx context.Context, org int64) map[string]any {
+func (m *Module) serviceFormData(ctx context.Context, org int64, lang, formKey string) map[string]any {
 	cats, _ := m.Categories(ctx, org)
 	var opts []map[string]string
 	for _, c := range cats {
@@ -90,7 +90,11 @@ func (m *Module) serviceFormData(ctx context.Context, org int64) map[string]any 
 	for _, v := range []string{"CNI", "PASSPORT", "CNI-PASSPORT"} {
 		ants = append(ants, map[string]string{"Value": v, "Label": v})
 	}
-	return map[string]any{"Categories": opts, "Ants": ants}
+	data := map[string]any{"Categories": opts, "Ants": ants}
+	if fo, ok := m.formOptions(ctx, org, lang, formKey); ok {
+		data["Forms"] = fo
+	}
+	return data
 }
 
 func (m *Module) adminServiceForm(w http.ResponseWriter, r *http.Request) {
@@ -113,10 +117,12 @@ func (m *Module) adminServiceForm(w http.ResponseWriter, r *http.Request) {
 	v.Set("description", s.Description)
 	v.Set("bring", s.Bring)
 	v.Set("ants_reason", s.AntsReason)
+	v.Set("form", s.FormKey)
 	for _, fl := range serviceFields {
 		v.Set(fl.name, strconv.Itoa(*fl.get(&s)))
 	}
-	m.renderSettingsForm(w, r, "service_form.html", "appointments.settings.service_title", web.NewForm(v), m.serviceFormData(r.Context(), ag.OrgID))
+	m.renderSettingsForm(w, r, "service_form.html", "appointments.settings.service_title", web.NewForm(v),
+		m.serviceFormData(r.Context(), ag.OrgID, m.lang(r), s.FormKey))
 }
 
 func (m *Module) adminServiceSave(w http.ResponseWriter, r *http.Request) {
@@ -128,14 +134,30 @@ func (m *Module) adminServiceSave(w http.ResponseWriter, r *http.Request) {
 	ag := kernel.AgentFrom(r.Context())
 	s := Service{OrgID: ag.OrgID, Active: f.Get("active") == "1"}
 	s.ID, _ = strconv.ParseInt(f.Get("id"), 10, 64)
+	var old Service
 	if s.ID != 0 {
-		old, err := m.Service(r.Context(), m.db.Read(), s.ID)
-		if err != nil || old.OrgID != ag.OrgID {
+		if old, err = m.Service(r.Context(), m.db.Read(), s.ID); err != nil || old.OrgID != ag.OrgID {
 			m.adminFail(w, r, errs.New(errs.NotFound, "appointments.error.no_service"))
 			return
 		}
 		// What the form does not edit is kept.
-		s.Need, s.Questions, s.UnitID = old.Need, old.Questions, old.UnitID
+		s.Need, s.Questions, s.UnitID, s.FormKey = old.Need, old.Questions, old.UnitID, old.FormKey
+	}
+	// The form whose questions are asked: one the forms module offers as a question set,
+	// or the one already named (kept even when it is no longer offered).
+	if q, ok := m.formQuestions(); ok {
+		if key := f.Get("form"); key != s.FormKey {
+			if key != "" {
+				if _, err := q.QuestionSet(r.Context(), ag.OrgID, key); err != nil {
+					if errs.CodeOf(err) != errs.NotFound {
+						m.adminFail(w, r, err)
+						return
+					}
+					f.Fail("form", "appointments.error.form_unknown")
+				}
+			}
+			s.FormKey = key
+		}
 	}
 	f.Require("name")
 	f.MaxLen("name", 200)
@@ -163,7 +185,7 @@ func (m *Module) adminServiceSave(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m.renderSettingsForm(w, r, "service_form.html", "appointments.settings.service_title", f, m.serviceFormData(r.Context(), ag.OrgID))
+	m.renderSettingsForm(w, r, "service_form.html", "appointments.settings.service_title", f, m.serviceFormData(r.Context(), ag.OrgID, m.lang(r), old.FormKey))
 }
 
 func (m *Module) categoryOf(ctx context.Context, org, id int64) bool {

@@ -326,6 +326,12 @@ func (m *Module) postTime(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, "/rdv/reservation/"+a.HoldToken+"/recapitulatif", http.StatusSeeOther)
 				return
 			}
+			if e, ok := errs.As(err); ok && a != nil && strings.HasPrefix(e.Field, questionPrefix) {
+				// The service asks other questions since the booking (a form named
+				// meanwhile): the citizen answers them on the new hold.
+				http.Redirect(w, r, "/rdv/reservation/"+a.HoldToken, http.StatusSeeOther)
+				return
+			}
 		}
 	} else {
 		a, err = m.Hold(r.Context(), HoldRequest{SlotID: slotID, ServiceID: s.ID, Units: n, Lang: m.lang(r)})
@@ -382,8 +388,19 @@ func (m *Module) hold(w http.ResponseWriter, r *http.Request) (*Appointment, *Se
 	return a, &s, true
 }
 
-func (m *Module) questionsData(a *Appointment, s *Service) map[string]any {
-	return map[string]any{"Appt": a, "Service": s, "Expires": a.HoldExpires.In(m.loc).Format("15:04"), "Ants": s.AntsReason != ""}
+// renderQuestions shows the questions page: the contact fields, then the service's form's
+// questions (rendered by the forms module) or its inline list.
+func (m *Module) renderQuestions(w http.ResponseWriter, r *http.Request, a *Appointment, s *Service, f *web.Form, status int) {
+	data := map[string]any{"Appt": a, "Service": s, "Expires": a.HoldExpires.In(m.loc).Format("15:04"), "Ants": s.AntsReason != ""}
+	html, err := m.formQuestionsHTML(r, s, f)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	if html != "" {
+		data["FormQuestions"] = html
+	}
+	m.render(w, r, "questions.html", "appointments.questions.title", status, f, data)
 }
 
 func (m *Module) pageQuestions(w http.ResponseWriter, r *http.Request) {
@@ -391,15 +408,23 @@ func (m *Module) pageQuestions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if a.Email == "" && a.ReplacesID != 0 {
+		// A reschedule sent here to answer the questions again: the contact details and
+		// the answers still valid come from the appointment it replaces.
+		if old, err := m.Appointment(r.Context(), a.ReplacesID); err == nil {
+			a.Name, a.Email, a.Phone, a.AntsIDs, a.Answers = old.Name, old.Email, old.Phone, old.AntsIDs, old.Answers
+		}
+	}
 	v := url.Values{"name": {a.Name}, "email": {a.Email}, "phone": {a.Phone}, "ants_ids": {strings.Join(a.AntsIDs, " ")}}
 	if c := kernel.CitizenFrom(r.Context()); c != nil && a.Email == "" {
 		v.Set("email", c.Email)
 		v.Set("name", c.Name)
 	}
-	for k, x := range a.Answers {
-		v.Set("q_"+k, x)
+	if err := m.questionValues(r.Context(), s, a.Answers, v); err != nil {
+		m.fail(w, r, err)
+		return
 	}
-	m.render(w, r, "questions.html", "appointments.questions.title", 0, web.NewForm(v), m.questionsData(a, s))
+	m.renderQuestions(w, r, a, s, web.NewForm(v), 0)
 }
 
 func (m *Module) postQuestions(w http.ResponseWriter, r *http.Request) {
@@ -412,17 +437,32 @@ func (m *Module) postQuestions(w http.ResponseWriter, r *http.Request) {
 		m.message(w, r, http.StatusRequestEntityTooLarge, "appointments.error.too_large")
 		return
 	}
-	d := Details{Name: f.Get("name"), Email: f.Get("email"), Phone: f.Get("phone"), AntsIDs: f.Get("ants_ids"), Answers: map[string]string{}}
+	d := Details{Name: f.Get("name"), Email: f.Get("email"), Phone: f.Get("phone"), AntsIDs: f.Get("ants_ids")}
 	if c := kernel.CitizenFrom(r.Context()); c != nil {
 		d.CitizenID = c.ID
 	}
-	for _, q := range s.Questions {
-		d.Answers[q.Key] = f.Get("q_" + q.Key)
+	answers, problems, err := m.parseAnswers(r.Context(), s, f)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	d.Answers = answers
+	if len(problems) > 0 {
+		// Every problem at once: the contact fields' first one (as SaveDetails would say
+		// it), then the form's, in the page's order; nothing is stored.
+		contact, dc := *s, d
+		contact.Questions, contact.formCheck = nil, nil
+		if e, ok := errs.As(checkDetails(&contact, &dc, a.Units)); ok && e.Field != "" {
+			f.Fail(e.Field, e.Key, e.Args...)
+		}
+		f.Errors = append(f.Errors, problems...)
+		m.renderQuestions(w, r, a, s, f, http.StatusBadRequest)
+		return
 	}
 	if _, err := m.SaveDetails(r.Context(), a.HoldToken, d); err != nil {
 		if e, ok := errs.As(err); ok && e.Field != "" {
 			f.Fail(e.Field, e.Key, e.Args...)
-			m.render(w, r, "questions.html", "appointments.questions.title", http.StatusBadRequest, f, m.questionsData(a, s))
+			m.renderQuestions(w, r, a, s, f, web.StatusOf(err))
 			return
 		}
 		m.fail(w, r, err)
@@ -436,7 +476,7 @@ func (m *Module) postQuestions(w http.ResponseWriter, r *http.Request) {
 	if err := m.guests.Start(r.Context(), d.Email, recap, m.lang(r)); err != nil {
 		if e, ok := errs.As(err); ok {
 			f.Fail("email", e.Key, e.Args...)
-			m.render(w, r, "questions.html", "appointments.questions.title", web.StatusOf(err), f, m.questionsData(a, s))
+			m.renderQuestions(w, r, a, s, f, web.StatusOf(err))
 			return
 		}
 		m.fail(w, r, err)
@@ -474,8 +514,9 @@ func (m *Module) recapData(r *http.Request, a *Appointment, s *Service) map[stri
 	if len(a.AntsIDs) > 0 {
 		rows = append(rows, map[string]string{"Key": m.i18n.T(m.lang(r), "appointments.field.ants_ids"), "Value": strings.Join(a.AntsIDs, ", ")})
 	}
-	for _, q := range s.Questions {
-		rows = append(rows, map[string]string{"Key": q.Label, "Value": a.Answers[q.Key]})
+	for _, l := range m.answerLines(r.Context(), s, a.Answers, m.lang(r)) {
+		rows = append(rows, map[string]string{"Key": l.Label, "Value": l.Value, "Href": "/rdv/reservation/" + a.HoldToken + "#f-" + questionPrefix + l.Key,
+			"Action": m.i18n.T(m.lang(r), "appointments.change")})
 	}
 	return map[string]any{"Appt": a, "Service": s, "Place": p, "Rows": rows, "Expires": a.HoldExpires.In(m.loc).Format("15:04")}
 }
@@ -518,6 +559,11 @@ func (m *Module) postConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := m.recapData(r, done, s)
+	// The hold link is spent: no "change" links on the confirmation.
+	for _, row := range data["Rows"].([]map[string]string) {
+		delete(row, "Href")
+		delete(row, "Action")
+	}
 	data["Links"] = m.links(done, done.CancelToken, done.ManageToken)
 	m.render(w, r, "confirmed.html", "appointments.confirmed.title", 0, nil, data)
 }

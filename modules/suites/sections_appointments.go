@@ -169,6 +169,9 @@ type serviceItem struct {
 	MinGapDays          int                     `json:"min_gap_days,omitempty"`
 	ReminderHours       int                     `json:"reminder_hours,omitempty"`
 	Questions           []appointments.Question `json:"questions,omitempty"`
+	// Form is the key of a form of the forms section whose questions the service asks
+	// instead of Questions.
+	Form string `json:"form,omitempty"`
 	Unit                string                  `json:"unit,omitempty"`
 	Active              *bool                   `json:"active,omitempty"`
 	Schedules           []schedule              `json:"schedules,omitempty"`
@@ -188,7 +191,7 @@ type schedule struct {
 func (s *servicesSection) Key() string     { return "appointment_services" }
 func (s *servicesSection) Module() string  { return appointments.ID }
 func (s *servicesSection) Order() int      { return 54 }
-func (s *servicesSection) Needs() []string { return []string{"units", "meeting_points"} }
+func (s *servicesSection) Needs() []string { return []string{"units", "meeting_points", "forms"} }
 func (s *servicesSection) Schema() map[string]any {
 	count := func(min, max int) map[string]any {
 		return map[string]any{"type": "integer", "minimum": min, "maximum": max}
@@ -207,7 +210,7 @@ func (s *servicesSection) Schema() map[string]any {
 		"questions": arrayOf(map[string]any{"type": "object", "required": []string{"key", "label", "kind"}, "additionalProperties": false,
 			"properties": map[string]any{"key": keyRef(), "label": nonEmpty(), "kind": enum("text", "choice"),
 				"choices": arrayOf(nonEmpty()), "required": boolean()}}),
-		"unit": keyRef(), "active": boolean(),
+		"form": keyRef(), "unit": keyRef(), "active": boolean(),
 		"schedules": arrayOf(map[string]any{"type": "object", "additionalProperties": false,
 			"required": []string{"meeting_point", "valid_from", "valid_to", "slot_minutes", "capacity", "days"},
 			"properties": map[string]any{"meeting_point": keyRef(), "valid_from": date, "valid_to": date,
@@ -221,6 +224,9 @@ func (s *servicesSection) Refs(it Item) []Ref {
 	var out []Ref
 	if k, _ := it.Data["unit"].(string); k != "" {
 		out = append(out, Ref{Section: "units", Key: k, Path: "unit"})
+	}
+	if k, _ := it.Data["form"].(string); k != "" {
+		out = append(out, Ref{Section: "forms", Key: k, Path: "form"})
 	}
 	scheds, _ := it.Data["schedules"].([]any)
 	for i, x := range scheds {
@@ -340,6 +346,12 @@ func (s *servicesSection) Read(ctx context.Context, org int64, id string, r Reso
 		SlotsPerUnit: sv.SlotsPerUnit, MaxUnits: sv.MaxUnits, NoticeHours: sv.NoticeHours, WindowDays: sv.WindowDays,
 		HoldMinutes: sv.HoldMinutes, MaxUpcoming: sv.MaxUpcoming, MaxUpcomingCategory: sv.MaxUpcomingCategory,
 		MinGapDays: sv.MinGapDays, ReminderHours: sv.ReminderHours, Questions: sv.Questions, Unit: keyOf(r, "units", sv.UnitID)}
+	if sv.FormKey != "" {
+		// A form's resource id is its key; one no suite knows keeps its own key.
+		if v.Form = r.Key("forms", sv.FormKey); v.Form == "" {
+			v.Form = sv.FormKey
+		}
+	}
 	if !sv.Active {
 		v.Active = new(bool)
 	}
@@ -420,6 +432,14 @@ func (s *servicesSection) Write(ctx context.Context, org int64, id string, it It
 	sv.SlotsPerUnit, sv.MaxUnits, sv.NoticeHours, sv.WindowDays, sv.HoldMinutes = v.SlotsPerUnit, v.MaxUnits, v.NoticeHours, v.WindowDays, v.HoldMinutes
 	sv.MaxUpcoming, sv.MaxUpcomingCategory, sv.MinGapDays, sv.ReminderHours = v.MaxUpcoming, v.MaxUpcomingCategory, v.MinGapDays, v.ReminderHours
 	sv.Questions, sv.UnitID, sv.Active = v.Questions, unit, v.Active == nil || *v.Active
+	sv.FormKey = ""
+	if v.Form != "" {
+		id, ok := r.ID("forms", v.Form)
+		if !ok {
+			return "", fmt.Errorf("forms %q is not created yet", v.Form)
+		}
+		sv.FormKey = id
+	}
 	sid, err := s.a.SaveService(ctx, sv)
 	if err != nil {
 		return "", err

@@ -191,6 +191,7 @@ appointment_services:
     name: Carte d'identité
     category: Titres
     ants_reason: CNI
+    form: signalement
     unit: accueil
     schedules:
       - meeting_point: mairie
@@ -290,6 +291,14 @@ func TestUpdateWithoutOverwrite(t *testing.T) {
 		}
 		if fm, v, _ := f.f.Latest(ctx, f.org, "brouillon"); fm.Published != 1 || v.Def.Steps[0].Sections[0].Questions[0].Label != "Nom" {
 			t.Fatalf("hand-published form changed: %+v %+v", fm, v.Def)
+		}
+		// The service asks the questions of the suite's form.
+		if sv, err := f.a.Service(ctx, f.s.DB.Read(), idOf(t, ids["appointment_services/cni"])); err != nil || sv.FormKey != "signalement" {
+			t.Fatalf("service form: %q %v", sv.FormKey, err)
+		}
+		if doc, err := f.m.Export(ctx, f.org, suites.ExportOptions{Name: "essai", Only: []string{"appointment_services"}}); err != nil ||
+			!strings.Contains(string(doc), "form: signalement") || !strings.Contains(string(doc), "\nforms:\n") {
+			t.Fatalf("export of the service lacks its form: %v\n%s", err, doc)
 		}
 		// The schedule was updated in place, not doubled.
 		tpls, err := f.a.Templates(ctx, place.ID, idOf(t, ids["appointment_services/cni"]))
