@@ -171,10 +171,10 @@ type serviceItem struct {
 	Questions           []appointments.Question `json:"questions,omitempty"`
 	// Form is the key of a form of the forms section whose questions the service asks
 	// instead of Questions.
-	Form string `json:"form,omitempty"`
-	Unit                string                  `json:"unit,omitempty"`
-	Active              *bool                   `json:"active,omitempty"`
-	Schedules           []schedule              `json:"schedules,omitempty"`
+	Form      string     `json:"form,omitempty"`
+	Unit      string     `json:"unit,omitempty"`
+	Active    *bool      `json:"active,omitempty"`
+	Schedules []schedule `json:"schedules,omitempty"`
 }
 
 // schedule is a weekly opening schedule of the service at a meeting point.
