@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -165,6 +166,29 @@ func (m *Module) myReceipt(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(pdf)
 }
 
+// myDocument sends a document the workflow attached to the citizen's request (an
+// authorisation made on acceptance, say).
+func (m *Module) myDocument(w http.ResponseWriter, r *http.Request) {
+	resp, _, ok := m.ownResponse(w, r)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		m.fail(w, r, errs.New(errs.NotFound, "forms.error.file_not_found"))
+		return
+	}
+	f, err := m.wf.File(r.Context(), workflow.Ref{Type: ResourceType, ID: resp.Ref}, id)
+	if err != nil {
+		m.fail(w, r, errs.New(errs.NotFound, "forms.error.file_not_found"))
+		return
+	}
+	w.Header().Set("Content-Type", f.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(f.Name, `"`, "")+`"`)
+	_, _ = w.Write(f.Data)
+}
+
 // agentMessage adds an agent's message to the thread and mails the citizen.
 func (m *Module) agentMessage(ctx context.Context, a *kernel.Agent, resp Response, body string) error {
 	return m.db.InTx(ctx, func(tx *store.Tx) error {
@@ -218,6 +242,30 @@ func correctable(def *Definition, corr workflow.Correction, a Answers) []*Questi
 			continue
 		}
 		out = append(out, loc.Q)
+	}
+	return out
+}
+
+// flatValue is a corrected answer as the workflow receives it: as Fields writes it on
+// submission (a count for lists of rows or files), and for the questions made of parts every
+// part named, nil for those the answer lacks, so that the engine drops their old fields.
+func flatValue(q *Question, v any) any {
+	var parts []string
+	switch q.Type {
+	case TAddress:
+		parts = []string{"street", "postcode", "town"}
+	case TMap:
+		parts = []string{"lat", "lng", "address"}
+	default:
+		if f := Fields(nil, Answers{q.Key: v}); len(f) == 1 {
+			return f[q.Key]
+		}
+		return v
+	}
+	m, _ := v.(map[string]any)
+	out := map[string]any{}
+	for _, p := range parts {
+		out[p] = m[p] // nil when absent
 	}
 	return out
 }
@@ -283,7 +331,7 @@ func (m *Module) correctPost(w http.ResponseWriter, r *http.Request) {
 			} else {
 				answers[q.Key] = v
 			}
-			changed[q.Key] = v
+			changed[q.Key] = flatValue(q, v)
 		}
 	}
 	if len(c.ps) > 0 {
@@ -311,22 +359,10 @@ func (m *Module) correctPost(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
-		ref := workflow.Ref{Type: ResourceType, ID: resp.Ref}
-		if _, err := m.wf.Resubmit(ctx, tx, r.PathValue("token"), changed); err != nil {
-			return err
-		}
-		// The workflow's conditions and routing read flat fields ("adresse_postcode"):
-		// those of the corrected answers are refreshed too.
-		flat := Answers{}
-		for k := range changed {
-			if v, ok := answers[k]; ok {
-				flat[k] = v
-			}
-		}
-		if f := Fields(def, flat); len(f) > 0 {
-			return m.wf.SetFields(ctx, tx, ref, f)
-		}
-		return nil
+		// The engine stores the corrected values as the flat fields its conditions and
+		// routing read ("adresse_postcode"), before the request returns to its state.
+		_, err = m.wf.Resubmit(ctx, tx, r.PathValue("token"), changed)
+		return err
 	})
 	if err != nil {
 		m.fail(w, r, err)

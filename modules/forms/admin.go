@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,7 +139,8 @@ func (m *Module) ImportForm(ctx context.Context, tx *store.Tx, orgID int64, data
 		}
 	}
 	if len(b.Workflow) > 0 {
-		if _, err := m.wf.Import(ctx, tx, orgID, b.Workflow, "json"); err != nil {
+		wd, err := m.wf.Import(ctx, tx, orgID, b.Workflow, "json")
+		if err != nil {
 			var wve *workflow.ValidationError
 			if !errors.As(err, &wve) {
 				return nil, err
@@ -146,6 +148,9 @@ func (m *Module) ImportForm(ctx context.Context, tx *store.Tx, orgID int64, data
 			for _, p := range wve.Problems {
 				ps = append(ps, Problem{Path: strings.TrimSuffix("workflow."+p.Path, "."), Code: p.Code, Message: p.Message})
 			}
+		} else if wd.Key != b.Form.Workflow {
+			// The workflow that comes with the form is the one it runs in.
+			ps = append(ps, Problem{Path: "form.workflow", Code: "workflow", Key: "forms.error.workflow_mismatch", Args: []any{"key", wd.Key}})
 		}
 	}
 	if len(ps) > 0 {
@@ -404,26 +409,8 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 		q := Question{Key: form.Get("q_key"), Type: form.Get("q_type"), Label: form.Get("q_label"), Hint: form.Get("q_hint"),
 			Required: form.Get("q_required") == "yes", Text: form.Get("q_text"), Options: options(form.Values.Get("q_options")),
 			Pattern: form.Get("q_pattern"), PatternMessage: form.Get("q_pattern_message")}
-		if n, err := strconv.Atoi(form.Get("q_max_length")); err == nil {
-			q.MaxLength = n
-		}
-		if x, err := strconv.ParseFloat(form.Get("q_min"), 64); err == nil {
-			q.Min = &x
-		}
-		if x, err := strconv.ParseFloat(form.Get("q_max"), 64); err == nil {
-			q.Max = &x
-		}
-		if q.Type == TFile || q.Type == TPhoto {
-			if mb, err := strconv.Atoi(form.Get("q_max_mb")); err == nil && mb > 0 {
-				q.MaxSize = int64(mb) << 20
-			}
-			for _, t := range strings.Fields(strings.ReplaceAll(form.Get("q_accept"), ",", " ")) {
-				q.Accept = append(q.Accept, t)
-			}
-		}
-		if q.Type == TTable {
-			q.Columns = options(form.Values.Get("q_options"))
-			q.Options = nil
+		if p := questionSettings(&q, form); p != nil {
+			return p
 		}
 		if op == "edit_question" {
 			loc, ok := def.Question(form.Get("key"))
@@ -431,9 +418,6 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 				return bad("key", "forms.error.unknown_question")
 			}
 			q.If = loc.Q.If
-			if q.Type == TMap {
-				q.Map = loc.Q.Map // set in the document (import), not in this form
-			}
 			*loc.Q = q
 			return nil
 		}
@@ -446,6 +430,11 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 			st.Sections = append(st.Sections, Section{Key: st.Key + "_s1"})
 		}
 		sec := &st.Sections[len(st.Sections)-1]
+		if k := form.Get("section"); k != "" {
+			if sec = sectionByKey(def, k); sec == nil || !slices.ContainsFunc(st.Sections, func(x Section) bool { return x.Key == k }) {
+				return bad("section", "forms.error.section_not_found")
+			}
+		}
 		sec.Questions = append(sec.Questions, q)
 	case "place":
 		return placeOp(def, form)
@@ -502,41 +491,209 @@ func editOp(def *Definition, op string, form *web.Form) *Problem {
 			}
 			return nil
 		}
+		if sk, ok := strings.CutPrefix(key, "section:"); ok {
+			for si := range def.Steps {
+				st := &def.Steps[si]
+				st.Sections = slices.DeleteFunc(st.Sections, func(sec Section) bool { return sec.Key == sk })
+			}
+			return nil
+		}
 		loc, ok := def.Question(key)
 		if !ok {
 			return bad("key", "forms.error.unknown_question")
 		}
 		loc.Sec.Questions = append(loc.Sec.Questions[:loc.Index], loc.Sec.Questions[loc.Index+1:]...)
 	case "condition":
-		loc, ok := def.Question(form.Get("key"))
-		if !ok {
+		target := conditionOf(def, form.Get("key"))
+		if target == nil {
 			return bad("key", "forms.error.unknown_question")
 		}
 		if form.Get("field") == "" {
-			loc.Q.If = nil
+			*target = nil
 			return nil
 		}
-		c := &Condition{Field: form.Get("field"), Op: form.Get("cond_op")}
-		if c.Op == "in" {
-			for _, x := range strings.Split(form.Get("value"), ",") {
-				c.Values = append(c.Values, strings.TrimSpace(x))
-			}
-		} else if c.Op != "empty" && c.Op != "not_empty" {
-			c.Value = form.Get("value")
-		}
-		if form.Get("join") != "" && loc.Q.If != nil {
+		c := formCondition(form)
+		if form.Get("join") != "" && *target != nil {
 			// AND / OR with the condition already there.
 			if form.Get("join") == "and" {
-				c = &Condition{All: []*Condition{loc.Q.If, c}}
+				c = &Condition{All: []*Condition{*target, c}}
 			} else {
-				c = &Condition{Any: []*Condition{loc.Q.If, c}}
+				c = &Condition{Any: []*Condition{*target, c}}
 			}
 		}
-		loc.Q.If = c
+		*target = c
+	case "add_section", "edit_section":
+		var sec *Section
+		if op == "edit_section" {
+			if sec = sectionByKey(def, form.Get("key")); sec == nil {
+				return bad("key", "forms.error.section_not_found")
+			}
+			sec.Title = form.Get("section_title")
+		} else {
+			si := def.StepIndex(form.Get("step"))
+			if si < 0 {
+				return bad("step", "forms.error.step_not_found")
+			}
+			st := &def.Steps[si]
+			key := form.Get("section_key")
+			if key == "" {
+				key = fmt.Sprintf("%s_s%d", st.Key, len(st.Sections)+1)
+			}
+			st.Sections = append(st.Sections, Section{Key: key, Title: form.Get("section_title")})
+			sec = &st.Sections[len(st.Sections)-1]
+		}
+		sec.Repeat = nil
+		if form.Get("repeat") == "yes" {
+			r := &Repeat{Max: 5}
+			for _, b := range []struct {
+				name string
+				dst  *int
+			}{{"repeat_min", &r.Min}, {"repeat_max", &r.Max}} {
+				if v := strings.TrimSpace(form.Get(b.name)); v != "" {
+					n, err := strconv.Atoi(v)
+					if err != nil {
+						return &Problem{Path: b.name, Code: "number", Key: "forms.error.number"}
+					}
+					*b.dst = n
+				}
+			}
+			sec.Repeat = r
+		}
+	case "branch":
+		si := def.StepIndex(form.Get("step"))
+		if si < 0 {
+			return bad("step", "forms.error.step_not_found")
+		}
+		st := &def.Steps[si]
+		if form.Get("clear") != "" {
+			st.Next = nil
+			return nil
+		}
+		if form.Get("field") == "" {
+			return bad("field", "forms.error.condition_field")
+		}
+		st.Next = append(st.Next, Branch{If: formCondition(form), Goto: form.Get("goto")})
 	default:
 		return bad("op", "forms.error.malformed")
 	}
 	return nil
+}
+
+// conditionOf is where the condition of a question, a section ("section:KEY") or a step
+// ("step:KEY") is kept, nil when there is no such thing.
+func conditionOf(def *Definition, key string) **Condition {
+	if k, ok := strings.CutPrefix(key, "step:"); ok {
+		if i := def.StepIndex(k); i >= 0 {
+			return &def.Steps[i].If
+		}
+		return nil
+	}
+	if k, ok := strings.CutPrefix(key, "section:"); ok {
+		if sec := sectionByKey(def, k); sec != nil {
+			return &sec.If
+		}
+		return nil
+	}
+	if loc, ok := def.Question(key); ok {
+		return &loc.Q.If
+	}
+	return nil
+}
+
+func sectionByKey(def *Definition, key string) *Section {
+	for si := range def.Steps {
+		for ci := range def.Steps[si].Sections {
+			if def.Steps[si].Sections[ci].Key == key {
+				return &def.Steps[si].Sections[ci]
+			}
+		}
+	}
+	return nil
+}
+
+// formCondition reads the conditions editor's test: a question, an operator, a value (a
+// list separated by commas for "among").
+func formCondition(form *web.Form) *Condition {
+	c := &Condition{Field: form.Get("field"), Op: form.Get("cond_op")}
+	if c.Op == "in" {
+		for _, x := range strings.Split(form.Get("value"), ",") {
+			c.Values = append(c.Values, strings.TrimSpace(x))
+		}
+	} else if c.Op != "empty" && c.Op != "not_empty" {
+		c.Value = form.Get("value")
+	}
+	return c
+}
+
+// questionSettings reads the builder's settings of a question into q: those of its type
+// only (the form shows them all), each number checked. The question's document gets exactly
+// what the form holds, so that editing a question never drops a setting it had.
+func questionSettings(q *Question, form *web.Form) *Problem {
+	var p *Problem
+	num := func(name string, bits int) (float64, bool) {
+		s := strings.ReplaceAll(strings.TrimSpace(form.Get(name)), ",", ".")
+		if s == "" || p != nil {
+			return 0, false
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil || (bits > 0 && x != float64(int64(x))) {
+			p = &Problem{Path: name, Code: "number", Key: "forms.error.number"}
+			return 0, false
+		}
+		return x, true
+	}
+	integer := func(name string, dst *int) {
+		if x, ok := num(name, 64); ok {
+			*dst = int(x)
+		}
+	}
+	integer("q_min_length", &q.MinLength)
+	integer("q_max_length", &q.MaxLength)
+	switch q.Type {
+	case TPhone:
+		q.Phone = form.Get("q_phone")
+	case TNumber:
+		if x, ok := num("q_min", 0); ok {
+			q.Min = &x
+		}
+		if x, ok := num("q_max", 0); ok {
+			q.Max = &x
+		}
+		if x, ok := num("q_step", 0); ok {
+			q.Step = x
+		}
+	case TDate, TDateTime:
+		q.MinDate, q.MaxDate = form.Get("q_min_date"), form.Get("q_max_date")
+	case TChoice:
+		q.Display = form.Get("q_display")
+	case TMulti:
+		integer("q_min_select", &q.MinSelect)
+		integer("q_max_select", &q.MaxSelect)
+	case TTable:
+		q.Columns, q.Options = q.Options, nil
+		integer("q_max_rows", &q.MaxRows)
+	case TFile, TPhoto:
+		var mb int
+		integer("q_max_mb", &mb)
+		if mb > 0 {
+			q.MaxSize = int64(mb) << 20
+		}
+		integer("q_max_files", &q.MaxFiles)
+		q.Accept = strings.Fields(strings.ReplaceAll(form.Get("q_accept"), ",", " "))
+	case TMap:
+		ms := MapSettings{Tiles: form.Get("q_map_tiles"), Attribution: form.Get("q_map_attribution"), AttributionURL: form.Get("q_map_attribution_url")}
+		if x, ok := num("q_map_lat", 0); ok {
+			ms.Lat = x
+		}
+		if x, ok := num("q_map_lng", 0); ok {
+			ms.Lng = x
+		}
+		integer("q_map_zoom", &ms.Zoom)
+		if ms != (MapSettings{}) {
+			q.Map = &ms
+		}
+	}
+	return p
 }
 
 // --- responses

@@ -14,9 +14,10 @@ import (
 	"parvis.org/parvis/modules/workflow"
 )
 
-// The JSON API, described by the OpenAPI document (openapi.go). Listing published forms,
-// reading one and submitting a response are public; the rest needs an API token (or an agent
-// session) holding forms.responses.
+// The JSON API, described by the OpenAPI document (openapi.go). Listing published forms and
+// reading one are public; submitting a response needs a token holding forms.submit (an
+// application acting for citizens: citizens in a browser use the pages); the rest needs an
+// API token (or an agent session) holding forms.responses.
 
 func (m *Module) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	status := web.StatusOf(err)

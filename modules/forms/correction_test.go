@@ -181,8 +181,15 @@ func TestCorrectionLoop(t *testing.T) {
 			if err != nil || s.State != "review" {
 				t.Fatalf("state after the correction: %+v %v", s, err)
 			}
-			if s.Fields["adresse_postcode"] != "75015" || fmt.Sprint(s.Fields["nombre"]) != "5" {
+			if s.Fields["adresse_postcode"] != "75015" || s.Fields["adresse_street"] != "2 rue Lecourbe" || fmt.Sprint(s.Fields["nombre"]) != "5" ||
+				fmt.Sprint(s.Fields["lieu_lat"]) != "48.8443" || s.Fields["lieu_address"] != "devant le 2" {
 				t.Errorf("workflow fields not refreshed: %v", s.Fields)
+			}
+			// Flat, as on submission: no nested copy of the corrected answers.
+			for _, k := range []string{"adresse", "lieu"} {
+				if v, ok := s.Fields[k]; ok {
+					t.Errorf("workflow field %s holds the nested answer %#v", k, v)
+				}
 			}
 			var state, label string
 			_ = f.s.DB.Read().QueryRowContext(ctx, `SELECT state, public_label FROM forms_responses WHERE ref = ?`, ref[1]).Scan(&state, &label)

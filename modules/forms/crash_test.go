@@ -3,15 +3,18 @@ package forms
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/servertest"
@@ -122,10 +125,13 @@ func TestCrashBurst(t *testing.T) {
 			if _, err := m.Publish(actx, org, "crash"); err != nil {
 				t.Fatal(err)
 			}
-			// A webhook subscriber, so each submission also queues its event.
+			// A webhook subscriber, so each submission also queues its event. The child does
+			// not run the job queue: the events wait in the database, and the node started
+			// after the kill delivers them.
+			rx := newHookReceiver(t)
 			for _, in := range s.Modules {
 				if wm, ok := in.Module.(*workflow.Module); ok {
-					if err := wm.SaveEndpoint(ctx, org, workflow.Endpoint{Key: "hook", URL: "http://127.0.0.1:9/hook", Secret: "0123456789abcdef",
+					if err := wm.SaveEndpoint(ctx, org, workflow.Endpoint{Key: "hook", URL: rx.srv.URL, Secret: "0123456789abcdef",
 						Events: []string{"forms.response.submitted"}}); err != nil {
 						t.Fatal(err)
 					}
@@ -135,8 +141,8 @@ func TestCrashBurst(t *testing.T) {
 
 			confirmed := crashRun(t, dsn, token, 40)
 
-			// Reopen: a fresh process state on the same database.
-			s2 := servertest.NewNode(t, dsn, servertest.Options{})
+			// Reopen: a fresh process state on the same database, running the job queue.
+			s2 := servertest.NewNode(t, dsn, servertest.Options{Start: true})
 			m2 := moduleOf(t, s2)
 			q := s2.DB.Read()
 			count := func(query string, args ...any) int {
@@ -211,7 +217,18 @@ func TestCrashBurst(t *testing.T) {
 					t.Errorf("after retrying %s: %d responses", key, n)
 				}
 			}
-			t.Logf("%s: %d confirmed before SIGKILL, %d stored", d, len(confirmed), stored)
+			// The receiver sees every stored event at least once, always with the key stored
+			// with it (a refused first attempt comes again with the same key), and no other.
+			rows, err := q.QueryContext(ctx, `SELECT idem_key FROM workflow_deliveries WHERE event = 'forms.response.submitted'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := scanStrings(rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rx.waitFor(t, keys)
+			t.Logf("%s: %d confirmed before SIGKILL, %d stored, %d events delivered (%d requests)", d, len(confirmed), stored, len(keys), rx.total())
 		})
 	}
 }
@@ -276,4 +293,97 @@ func crashRun(t *testing.T, dsn, token string, n int) map[string]string {
 		t.Fatalf("child ended before it was killed: %v", err)
 	}
 	return confirmed
+}
+
+// hookReceiver is a webhook receiver that refuses the first attempt of every third event.
+type hookReceiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	seen map[string]int  // idempotency key → requests
+	ok   map[string]bool // keys accepted
+	bad  []string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	rx := &hookReceiver{seen: map[string]int{}, ok: map[string]bool{}}
+	rx.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var doc struct {
+			ID    string `json:"id"`
+			Event string `json:"event"`
+		}
+		_ = json.Unmarshal(b, &doc)
+		key := r.Header.Get("Idempotency-Key")
+		rx.mu.Lock()
+		defer rx.mu.Unlock()
+		if key == "" || doc.ID != key || doc.Event != "forms.response.submitted" ||
+			!workflow.VerifySignature("0123456789abcdef", r.Header.Get("Parvis-Signature"), b) {
+			rx.bad = append(rx.bad, string(b))
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rx.seen[key]++
+		if rx.seen[key] == 1 && len(rx.seen)%3 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		rx.ok[key] = true
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rx.srv.Close)
+	return rx
+}
+
+func (rx *hookReceiver) total() int {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	n := 0
+	for _, c := range rx.seen {
+		n += c
+	}
+	return n
+}
+
+// waitFor waits until every key has been delivered (and accepted), then checks that no
+// other key came.
+func (rx *hookReceiver) waitFor(t *testing.T, keys []string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		rx.mu.Lock()
+		missing := 0
+		for k := range want {
+			if !rx.ok[k] { // a key refused first is done once it came again
+				missing++
+			}
+		}
+		retried := 0
+		for _, n := range rx.seen {
+			if n > 1 {
+				retried++
+			}
+		}
+		var unknown []string
+		for k := range rx.seen {
+			if !want[k] {
+				unknown = append(unknown, k)
+			}
+		}
+		bad := rx.bad
+		rx.mu.Unlock()
+		if len(bad) > 0 || len(unknown) > 0 {
+			t.Fatalf("receiver: %d malformed requests (%v), %d keys of no stored event", len(bad), bad, len(unknown))
+		}
+		if missing == 0 && (len(keys) < 3 || retried > 0) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks: %d of %d events never delivered, %d retried", missing, len(keys), retried)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
-
 	"parvis.org/parvis/kernel"
 )
 
@@ -153,40 +151,23 @@ func (m *Module) exportXLSX(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	x := excelize.NewFile()
-	defer x.Close()
-	sw, err := x.NewStreamWriter("Sheet1")
-	if err != nil {
-		m.fail(w, r, err)
-		return
-	}
-	row := func(n int, vals []string) error {
-		cells := make([]any, len(vals))
-		for i, v := range vals {
-			cells[i] = v
-		}
-		cell, _ := excelize.CoordinatesToCellName(1, n)
-		return sw.SetRow(cell, cells)
-	}
-	if err := row(1, head); err != nil {
-		m.fail(w, r, err)
-		return
-	}
-	cols, defs, lang, n := exportColumns(def), map[int]*Definition{}, m.lang(r), 1
-	err = m.eachRow(r.Context(), a, f.ID, flt, func(resp Response) error {
-		n++
-		return row(n, m.cells(r.Context(), defs, f.ID, resp, lang, cols))
-	})
-	if err == nil {
-		err = sw.Flush()
-	}
-	if err != nil {
-		m.fail(w, r, err)
-		return
-	}
 	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.xlsx"`, f.Key))
-	if _, err := x.WriteTo(w); err != nil {
+	x, err := newXLSX(w)
+	if err == nil {
+		err = x.Row(head)
+	}
+	cols, defs, lang := exportColumns(def), map[int]*Definition{}, m.lang(r)
+	if err == nil {
+		err = m.eachRow(r.Context(), a, f.ID, flt, func(resp Response) error {
+			return x.Row(m.cells(r.Context(), defs, f.ID, resp, lang, cols))
+		})
+	}
+	if err == nil {
+		err = x.Close()
+	}
+	if err != nil {
+		// The answer has begun: the client sees a broken file, the log says why.
 		m.log.ErrorContext(r.Context(), "forms: xlsx export", "err", err)
 	}
 }

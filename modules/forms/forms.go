@@ -97,8 +97,10 @@ type Settings struct {
 	Captcha bool `json:"captcha,omitempty" yaml:"captcha,omitempty"`
 	// DraftDays: unsent drafts are purged this many days after their last change (default 30).
 	DraftDays int `json:"draft_days,omitempty" yaml:"draft_days,omitempty"`
-	// RetentionMonths after closing (or after the response when the form never closes),
-	// responses are purged or anonymised (RetentionMode "purge" or "anonymise"); 0 keeps them.
+	// RetentionMonths after closing, responses are purged or anonymised (RetentionMode
+	// "purge" or "anonymise") with what the workflow holds of them; 0 keeps them. Closing is
+	// the form's (all its responses go) or, while the form stays open, each request's own:
+	// the day its workflow reached a final state.
 	RetentionMonths int    `json:"retention_months,omitempty" yaml:"retention_months,omitempty"`
 	RetentionMode   string `json:"retention_mode,omitempty" yaml:"retention_mode,omitempty"`
 	// EmailQuestion names the email question that receives the receipt (signed-in citizens
@@ -208,6 +210,9 @@ const (
 	DefaultAttribution    = "© les contributeurs d’OpenStreetMap"
 	DefaultAttributionURL = "https://www.openstreetmap.org/copyright"
 )
+
+// MaxMB is the file size limit in megabytes, for the builder.
+func (q *Question) MaxMB() int64 { return q.MaxSize >> 20 }
 
 // MapView is the question's map settings with the defaults filled in.
 func (q *Question) MapView() MapSettings {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"parvis.org/parvis/modules/workflow"
 )
 
 // FuzzSubmission: no body makes the decoder or the checker panic, and whatever passes the
@@ -55,6 +57,20 @@ func FuzzImport(f *testing.F) {
 		}
 		if err := b.Form.Validate(); err == nil {
 			b.Form.Path(Answers{})
+			b.Form.CheckAll(map[string]any{}, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), true)
+			if _, err := b.Form.Marshal("yaml"); err != nil {
+				t.Fatalf("a valid form does not marshal: %v", err)
+			}
+		}
+		if len(b.Workflow) > 0 {
+			// The workflow part is read as ImportForm reads it (its validation needs the
+			// binary's task types: FuzzParseDefinition in the workflow module covers it).
+			if _, err := workflow.ParseDefinition(b.Workflow, "json"); err != nil {
+				var wve *workflow.ValidationError
+				if !errors.As(err, &wve) {
+					t.Fatalf("workflow part: not a validation error: %v", err)
+				}
+			}
 		}
 	})
 }

@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xuri/excelize/v2"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/auth"
@@ -262,6 +265,14 @@ func TestScenario(t *testing.T) {
 			}
 			if res := adm.Get("/admin/forms/essai/responses.xlsx"); res.Status != 200 || !strings.HasPrefix(res.Body, "PK") {
 				t.Errorf("xlsx: %d", res.Status)
+			} else if x, err := excelize.OpenReader(strings.NewReader(res.Body)); err != nil {
+				t.Errorf("xlsx unreadable: %v", err)
+			} else {
+				rows, _ := x.GetRows(x.GetSheetName(0))
+				if len(rows) != 2 || rows[1][0] != ref || !slices.Contains(rows[1], "Léa Martin") || rows[0][0] != "Référence" {
+					t.Errorf("xlsx rows: %q", rows)
+				}
+				x.Close()
 			}
 			if res := adm.Get("/admin/forms/essai/files.zip"); res.Status != 200 || !strings.Contains(res.Body, ref+"/1-plan.pdf") {
 				t.Errorf("zip: %d", res.Status)

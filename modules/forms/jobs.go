@@ -3,12 +3,15 @@ package forms
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/store"
+	"parvis.org/parvis/modules/workflow"
 )
 
 // SweepArgs is the periodic job that purges expired drafts and applies retention. Each run
@@ -109,15 +112,12 @@ func (m *Module) Sweep(ctx context.Context) (SweepResult, error) {
 		if closed == nil {
 			closed = s.ClosesAt
 		}
-		if closed == nil || closed.AddDate(0, s.RetentionMonths, 0).After(now) {
-			continue
-		}
-		n, files, err := m.retain(ctx, t.id, t.org, t.key, s.RetentionMode)
+		// The form closed long enough ago: all its responses; else those whose request
+		// closed long enough ago.
+		all := closed != nil && !closed.AddDate(0, s.RetentionMonths, 0).After(now)
+		n, err := m.retain(ctx, t.id, t.org, t.key, s.RetentionMode, all, now.AddDate(0, -s.RetentionMonths, 0))
 		if err != nil {
 			return res, err
-		}
-		for _, id := range files {
-			_ = os.Remove(m.filePath(id))
 		}
 		if s.RetentionMode == "anonymise" {
 			res.Anonymised += n
@@ -128,49 +128,100 @@ func (m *Module) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, nil
 }
 
-func (m *Module) retain(ctx context.Context, formID, orgID int64, key, mode string) (int, []string, error) {
-	var n int64
-	var files []string
-	err := m.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT f.id FROM forms_files f JOIN forms_responses r ON r.id = f.response_id WHERE r.form_id = ? AND r.anonymised = FALSE`, formID)
-		if err != nil {
-			return err
-		}
-		if files, err = scanStrings(rows); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM forms_files WHERE response_id IN (SELECT id FROM forms_responses WHERE form_id = ?)`, formID); err != nil {
-			return err
-		}
-		if tx.Dialect == store.SQLite {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM forms_search WHERE rowid IN (SELECT id FROM forms_responses WHERE form_id = ? AND anonymised = FALSE)`, formID); err != nil {
+// retainBatch is how many responses one retention transaction handles.
+const retainBatch = 200
+
+// retain purges or anonymises a form's responses (all, or those closed before cutoff) with
+// their files, messages and what the workflow holds of them, a batch per transaction, each
+// recorded in the audit log. It returns how many responses it handled.
+func (m *Module) retain(ctx context.Context, formID, orgID int64, key, mode string, all bool, cutoff time.Time) (int, error) {
+	if mode == "" {
+		mode = "purge"
+	}
+	where, args := `form_id = ?`, []any{formID}
+	if mode == "anonymise" {
+		where += ` AND anonymised = FALSE`
+	}
+	if !all {
+		where, args = where+` AND closed_at IS NOT NULL AND closed_at <= ?`, append(args, cutoff)
+	}
+	total := 0
+	for {
+		var gone []string
+		n := 0
+		err := m.db.InTx(ctx, func(tx *store.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id, ref FROM forms_responses WHERE `+where+` ORDER BY id LIMIT `+strconv.Itoa(retainBatch), args...)
+			if err != nil {
 				return err
 			}
-		}
-		var r interface{ RowsAffected() (int64, error) }
-		if mode == "anonymise" {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM forms_messages WHERE response_id IN (SELECT id FROM forms_responses WHERE form_id = ? AND anonymised = FALSE)`, formID); err != nil {
+			type target struct {
+				id  int64
+				ref string
+			}
+			var ts []target
+			for rows.Next() {
+				var t target
+				if err := rows.Scan(&t.id, &t.ref); err != nil {
+					rows.Close()
+					return err
+				}
+				ts = append(ts, t)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
 				return err
 			}
-			r, err = tx.ExecContext(ctx, `UPDATE forms_responses SET answers = '{}', search = '', email = '', citizen_id = NULL, owner_key = NULL, anonymised = TRUE, updated_at = ?
- WHERE form_id = ? AND anonymised = FALSE`, m.now(), formID)
-		} else {
-			r, err = tx.ExecContext(ctx, `DELETE FROM forms_responses WHERE form_id = ?`, formID)
-		}
+			for _, t := range ts {
+				frows, err := tx.QueryContext(ctx, `SELECT id FROM forms_files WHERE response_id = ?`, t.id)
+				if err != nil {
+					return err
+				}
+				files, err := scanStrings(frows)
+				if err != nil {
+					return err
+				}
+				gone = append(gone, files...)
+				stmts := []string{`DELETE FROM forms_files WHERE response_id = ?`, `DELETE FROM forms_messages WHERE response_id = ?`}
+				if tx.Dialect == store.SQLite {
+					stmts = append(stmts, `DELETE FROM forms_search WHERE rowid = ?`)
+				}
+				if mode == "anonymise" {
+					stmts = append(stmts, `UPDATE forms_responses SET answers = '{}', search = '', email = '', citizen_id = NULL, owner_key = NULL,
+ anonymised = TRUE, updated_at = ? WHERE id = ?`)
+				} else {
+					stmts = append(stmts, `DELETE FROM forms_responses WHERE id = ?`)
+				}
+				for _, q := range stmts {
+					a := []any{t.id}
+					if strings.HasPrefix(q, "UPDATE") {
+						a = []any{m.now(), t.id}
+					}
+					if _, err := tx.ExecContext(ctx, q, a...); err != nil {
+						return err
+					}
+				}
+				if err := m.wf.Forget(ctx, tx, workflow.Ref{Type: ResourceType, ID: t.ref}, mode != "anonymise"); err != nil {
+					return err
+				}
+			}
+			n = len(ts)
+			if n == 0 {
+				return nil
+			}
+			return m.audit.Record(ctx, tx, kernel.AuditEntry{Action: "forms.retention." + mode, ResourceType: "form", ResourceID: key,
+				After: map[string]any{"org": orgID, "responses": n}})
+		})
 		if err != nil {
-			return err
+			return total, err
 		}
-		n, _ = r.RowsAffected()
-		if n == 0 {
-			return nil
+		for _, id := range gone {
+			_ = os.Remove(m.filePath(id))
 		}
-		if mode == "" {
-			mode = "purge"
+		total += n
+		if n < retainBatch {
+			return total, nil
 		}
-		return m.audit.Record(ctx, tx, kernel.AuditEntry{Action: "forms.retention." + mode, ResourceType: "form", ResourceID: key,
-			After: map[string]any{"org": orgID, "responses": n}})
-	})
-	return int(n), files, err
+	}
 }
 
 func scanStrings(rows interface {

@@ -210,3 +210,33 @@ func (d *Definition) refsStep(c *Condition, st *Step) bool {
 func (d *Definition) OnPage(st *Step, sec *Section, q *Question, a Answers) bool {
 	return (sec.If.Holds(a) || d.refsStep(sec.If, st)) && (q.If.Holds(a) || d.refsStep(q.If, st))
 }
+
+// Text writes the condition for the builder's pages: "pro eq yes", "(a) and (b)" with the
+// words for AND and OR of the page's language.
+func (c *Condition) Text(and, or string) string {
+	if c == nil {
+		return ""
+	}
+	join := func(cs []*Condition, sep string) string {
+		parts := make([]string, len(cs))
+		for i, x := range cs {
+			parts[i] = "(" + x.Text(and, or) + ")"
+		}
+		return strings.Join(parts, sep)
+	}
+	switch {
+	case len(c.All) > 0:
+		return join(c.All, " "+and+" ")
+	case len(c.Any) > 0:
+		return join(c.Any, " "+or+" ")
+	case c.Op == "in":
+		vals := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			vals[i] = str(v)
+		}
+		return c.Field + " in " + strings.Join(vals, ", ")
+	case c.Op == "empty" || c.Op == "not_empty":
+		return c.Field + " " + c.Op
+	}
+	return c.Field + " " + c.Op + " " + str(c.Value)
+}

@@ -179,6 +179,7 @@ func (m *Module) routes() []kernel.Route {
 		pub("GET", "/compte/demandes/{ref}", m.myRequest),
 		pub("POST", "/compte/demandes/{ref}", m.myMessage),
 		pub("GET", "/compte/demandes/{ref}/recu.pdf", m.myReceipt),
+		pub("GET", "/compte/demandes/{ref}/documents/{id}", m.myDocument),
 
 		bo("GET", "/admin/forms", PermResponses, m.adminList),
 		bo("POST", "/admin/forms", PermManage, m.adminCreate),

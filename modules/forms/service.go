@@ -307,8 +307,12 @@ func (m *Module) submitOnce(ctx context.Context, s Submission) (Response, error)
 			return fmt.Errorf("forms: attach %s: %w", ref, err)
 		}
 		resp.State, resp.PublicLabel, resp.UnitID = st.State, st.PublicLabel, st.UnitID
-		if _, err := tx.ExecContext(ctx, `UPDATE forms_responses SET state = ?, public_label = ?, unit_id = ? WHERE id = ?`,
-			st.State, st.PublicLabel, st.UnitID, resp.ID); err != nil {
+		var closed any // a workflow whose automatic actions close the request at once
+		if st.Final {
+			closed = now
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE forms_responses SET state = ?, public_label = ?, unit_id = ?, closed_at = ? WHERE id = ?`,
+			st.State, st.PublicLabel, st.UnitID, closed, resp.ID); err != nil {
 			return err
 		}
 		return m.queueReceipt(ctx, tx, resp)
@@ -382,8 +386,13 @@ func (m *Module) stateChanged(ctx context.Context, ev workflow.StateChanged) err
 	if ev.Ref.Type != ResourceType {
 		return nil
 	}
-	_, err := ev.Tx.ExecContext(ctx, `UPDATE forms_responses SET state = ?, public_label = ?, unit_id = ?, updated_at = ? WHERE ref = ?`,
-		ev.Status.State, ev.Status.PublicLabel, ev.Status.UnitID, m.now(), ev.Ref.ID)
+	// closed_at starts the request's retention clock when it reaches a final state.
+	var closed any
+	if ev.Status.Final {
+		closed = m.now()
+	}
+	_, err := ev.Tx.ExecContext(ctx, `UPDATE forms_responses SET state = ?, public_label = ?, unit_id = ?, closed_at = ?, updated_at = ? WHERE ref = ?`,
+		ev.Status.State, ev.Status.PublicLabel, ev.Status.UnitID, closed, m.now(), ev.Ref.ID)
 	return err
 }
 

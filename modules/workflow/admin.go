@@ -322,6 +322,21 @@ func (m *Module) apply(d *Definition, f *web.Form) (*Definition, string) {
 		}
 		nd.Actions = append(nd.Actions, a)
 		return &nd, "action_key"
+	case "set_delay":
+		// The silence of a "silence means acceptance" action, say: requests entering the
+		// state from now on wait the new delay; timers already armed keep theirs.
+		a := nd.ActionByKey(f.Get("action"))
+		if a == nil || a.Trigger != OnDelay {
+			f.Fail("op", "workflow.form.bad_index")
+			return &nd, "op"
+		}
+		field := "delay-" + a.Key
+		v, err := ParseDuration(f.Get("delay"))
+		if err != nil || v <= 0 {
+			f.Fail(field, "workflow.form.bad_delay")
+		}
+		a.Delay = Duration(v)
+		return &nd, field
 	case "del_action":
 		if i := idx("i", len(nd.Actions)); i >= 0 {
 			nd.Actions = slices.Delete(nd.Actions, i, i+1)

@@ -377,12 +377,22 @@ func text(v any) string {
 	}
 }
 
+func toAny(l []string) []any {
+	out := make([]any, len(l))
+	for i, x := range l {
+		out[i] = x
+	}
+	return out
+}
+
 func isEmpty(v any) bool {
 	switch x := v.(type) {
 	case nil:
 		return true
 	case string:
 		return strings.TrimSpace(x) == ""
+	case []string:
+		return len(x) == 0
 	case []any:
 		return len(x) == 0
 	case map[string]any:
@@ -432,6 +442,9 @@ func (c *Condition) Holds(fields map[string]any) bool {
 	case "prefix":
 		return !isEmpty(v) && strings.HasPrefix(text(v), text(c.Value))
 	case "contains":
+		if l, ok := v.([]string); ok { // a list as a module passes it, before any JSON round trip
+			v = toAny(l)
+		}
 		if list, ok := v.([]any); ok {
 			for _, x := range list {
 				if text(x) == text(c.Value) {

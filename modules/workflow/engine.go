@@ -438,6 +438,37 @@ func (e *engine) Import(ctx context.Context, tx *store.Tx, orgID int64, data []b
 	return d, nil
 }
 
+// Forget implements Engine.
+func (e *engine) Forget(ctx context.Context, tx *store.Tx, ref Ref, purge bool) error {
+	st, err := loadResource(ctx, tx, true, "rtype = ? AND rid = ?", ref.Type, ref.ID)
+	if errs.CodeOf(err) == errs.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	id := st.internalID
+	for _, q := range []string{`DELETE FROM workflow_deliveries WHERE resource_id = ?`, `DELETE FROM workflow_files WHERE resource_id = ?`,
+		`DELETE FROM workflow_corrections WHERE resource_id = ?`} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return fmt.Errorf("forget %s: %w", ref, err)
+		}
+	}
+	if purge {
+		// The history and timers go with the row (ON DELETE CASCADE).
+		_, err = tx.ExecContext(ctx, `DELETE FROM workflow_resources WHERE id = ?`, id)
+	} else {
+		if _, err = tx.ExecContext(ctx, `UPDATE workflow_history SET message = '' WHERE resource_id = ?`, id); err == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE workflow_resources SET fields = '{}', title = ?, citizen_id = 0, citizen_email = '',
+ updated_at = ? WHERE id = ?`, ref.ID, e.now(), id)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("forget %s: %w", ref, err)
+	}
+	return nil
+}
+
 // Files implements Engine.
 func (e *engine) Files(ctx context.Context, ref Ref) ([]File, error) {
 	st, err := loadResource(ctx, e.db.Read(), false, "rtype = ? AND rid = ?", ref.Type, ref.ID)

@@ -184,7 +184,7 @@ func (e *engine) Resubmit(ctx context.Context, tx *store.Tx, tok string, fields 
 		if !contains(names, k) {
 			return st, errs.OnField(errs.Invalid, k, "workflow.error.field_not_correctable")
 		}
-		st.Fields[k] = v
+		setFlat(st.Fields, k, v)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE workflow_corrections SET used_at = ? WHERE id = ?`, now, id); err != nil {
 		return st, err
@@ -195,6 +195,27 @@ func (e *engine) Resubmit(ctx context.Context, tx *store.Tx, tok string, fields 
 		return st, err
 	}
 	return st, e.perform(ctx, tx, &st, a, nil, Input{}, 0)
+}
+
+// setFlat stores a corrected value in the flat field bag that conditions, routing and
+// templates read: a value made of parts (an address, a point on a map) becomes one field per
+// part, "<key>_<part>" ("adresse_postcode"), as the owning module wrote it on Attach, and
+// never a nested map. A nil value (or part) removes the field: the owning module names the
+// parts an emptied answer no longer has ({"lat": nil, …}).
+func setFlat(fields map[string]any, k string, v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v == nil {
+			delete(fields, k)
+		} else {
+			fields[k] = v
+		}
+		return
+	}
+	delete(fields, k)
+	for p, pv := range m {
+		setFlat(fields, k+"_"+p, pv)
+	}
 }
 
 func contains(xs []string, x string) bool {

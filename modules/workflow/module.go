@@ -73,6 +73,10 @@ func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 // Engine returns the engine (for tests and the module's own handlers).
 func (m *Module) Engine() Engine { return &published{engine: m.e, m: m} }
 
+// RunDueTimers fires the delayed automatic actions that are due by the engine's clock and
+// were not fired yet (the scheduled jobs normally do it; operators and tests may call it).
+func (m *Module) RunDueTimers(ctx context.Context) (int, error) { return m.e.RunDueTimers(ctx) }
+
 // Assemble collects the task types and resource types other modules contribute, and the
 // permission names actions may require.
 func (m *Module) Assemble(all []kernel.Declared) error {

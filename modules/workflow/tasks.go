@@ -3,7 +3,9 @@ package workflow
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
 	"strings"
@@ -462,8 +464,14 @@ func (callTask) Run(ctx context.Context, tc *TaskContext) (Result, error) {
 	var id int64
 	err := tc.Tx.QueryRowContext(ctx, `SELECT id FROM workflow_endpoints WHERE org_id = ? AND key = ? AND active = TRUE`,
 		tc.Status.OrgID, key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// An endpoint removed or switched off is a failing application like any other: the
+		// action goes on (an agent's decision, a "silence means acceptance" timer), and the
+		// history says that nothing was sent.
+		return Result{Message: key + ": no active endpoint, nothing sent"}, nil
+	}
 	if err != nil {
-		return Result{}, notFound(err, "workflow.error.endpoint_not_found")
+		return Result{}, err
 	}
 	doc := map[string]any{"resource": tc.Status.Ref, "workflow": tc.Status.Workflow, "action": tc.Action.Key,
 		"from": tc.Status.State, "to": tc.Action.To, "fields": tc.Status.Fields}

@@ -200,11 +200,19 @@ type Engine interface {
 	// Correction returns the open correction request of a token.
 	Correction(ctx context.Context, token string) (Correction, error)
 	// Resubmit closes a correction request (the owning module saved the edit in tx) and
-	// moves the resource back to the state the task chose.
+	// moves the resource back to the state the task chose. fields holds the corrected values
+	// by the names the task listed; a value made of parts (a map) is stored flat, one field
+	// "<name>_<part>" per part, and a nil value or part removes its field.
 	Resubmit(ctx context.Context, tx *store.Tx, token string, fields map[string]any) (Status, error)
 	// Files lists the documents attached to ref (without their bytes); File returns one.
 	Files(ctx context.Context, ref Ref) ([]File, error)
 	File(ctx context.Context, ref Ref, id int64) (File, error)
+	// Forget applies a retention rule to ref in the caller's transaction: purge deletes the
+	// resource with its history, documents, timers, correction links and queued deliveries;
+	// otherwise it is anonymised: fields, title, citizen, documents, correction links,
+	// deliveries and the texts of its history go, the states it went through stay (for
+	// statistics). An unknown ref is not an error (already forgotten).
+	Forget(ctx context.Context, tx *store.Tx, ref Ref, purge bool) error
 	// OnStateChanged subscribes f to every transition; f runs inside the transaction (ev.Tx)
 	// and an error from it undoes the transition. Subscribe in Validate or Start.
 	OnStateChanged(f func(ctx context.Context, ev StateChanged) error)
@@ -352,6 +360,9 @@ func (d Duration) MarshalText() ([]byte, error) {
 	}
 	return []byte(td.String()), nil
 }
+
+// String writes the duration as documents do ("60d", "72h0m0s").
+func (d Duration) String() string { b, _ := d.MarshalText(); return string(b) }
 
 // UnmarshalText reads "60d", "72h", "1h30m".
 func (d *Duration) UnmarshalText(b []byte) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -45,7 +46,27 @@ func (*sampleModule) Info() kernel.Info {
 
 func (s *sampleModule) Declare() kernel.Parts {
 	return kernel.Parts{Extensions: []kernel.Extension{{Point: PointResourceType,
-		Value: ResourceType{Name: "wftest.request", Title: "wftest", Provider: s}}}}
+		Value: ResourceType{Name: "wftest.request", Title: "wftest", Provider: s}},
+		{Point: kernel.PointWorkflowTask, Value: TaskType(stampTask{})}}}
+}
+
+// stampTask is a task type another module contributes: it stamps a field with its setting.
+type stampTask struct{}
+
+func (stampTask) Name() string  { return "wftest_stamp" }
+func (stampTask) Title() string { return "wftest.stamp" }
+func (stampTask) Fields() []ConfigField {
+	return []ConfigField{{Name: "stamp", Label: "wftest.stamp", Kind: "text", Required: true}}
+}
+func (stampTask) Validate(_ *Definition, cfg map[string]any) []Problem {
+	if s := cfgString(cfg, "stamp"); s != "" && strings.ToUpper(s) != s {
+		return []Problem{{Path: "config.stamp", Code: "stamp", Message: "capitals only"}}
+	}
+	return nil
+}
+func (stampTask) Run(_ context.Context, tc *TaskContext) (Result, error) {
+	tc.Status.Fields["stamp"] = tc.ConfigString("stamp")
+	return Result{Message: "stamped " + tc.ConfigString("stamp"), Public: true}, nil
 }
 
 func (s *sampleModule) Describe(_ context.Context, id string) (Description, error) {
@@ -745,5 +766,20 @@ func TestPages(t *testing.T) {
 				t.Errorf("audited definition saves: %d", n)
 			}
 		})
+	}
+}
+
+// TestResubmitFlat: a corrected value made of parts is stored as one field per part, as on
+// Attach, never as a nested map; a nil part or value removes its field.
+func TestResubmitFlat(t *testing.T) {
+	fields := map[string]any{"adresse_street": "1 rue X", "adresse_postcode": "75011", "adresse_town": "Paris",
+		"lieu_lat": 48.1, "lieu_lng": 2.1, "lieu_address": "ici", "nombre": 3.0, "adresse_bis": "garde"}
+	setFlat(fields, "adresse", map[string]any{"street": "2 rue Y", "postcode": "75015", "town": "Paris"})
+	setFlat(fields, "lieu", map[string]any{"lat": nil, "lng": nil, "address": "là"})
+	setFlat(fields, "nombre", nil)
+	want := map[string]any{"adresse_street": "2 rue Y", "adresse_postcode": "75015", "adresse_town": "Paris",
+		"lieu_address": "là", "adresse_bis": "garde"}
+	if !reflect.DeepEqual(fields, want) {
+		t.Errorf("fields: %v\nwant %v", fields, want)
 	}
 }
