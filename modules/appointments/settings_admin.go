@@ -59,6 +59,20 @@ func (m *Module) auditHook(ctx context.Context, action, typ string, after any) T
 
 // failOn puts a domain error on the form (its field, else the form as a whole); it reports
 // false for an error that is not the user's (a 500).
+// afterSave answers a settings form's save: back to the settings on success, the error page
+// for an unexpected error (true: answered); false when err became a field error to show.
+func (m *Module) afterSave(w http.ResponseWriter, r *http.Request, f *web.Form, err error, fallback string) bool {
+	if err == nil {
+		http.Redirect(w, r, "/admin/rdv/reglages", http.StatusSeeOther)
+		return true
+	}
+	if !failOn(f, err, fallback) {
+		m.adminFail(w, r, err)
+		return true
+	}
+	return false
+}
+
 func failOn(f *web.Form, err error, fallback string) bool {
 	e, ok := errs.As(err)
 	if !ok {
@@ -176,12 +190,7 @@ func (m *Module) adminServiceSave(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Valid() {
 		_, err = m.SaveService(r.Context(), s, m.auditHook(r.Context(), "appointments.service.save", "appointment_service", s))
-		if err == nil {
-			http.Redirect(w, r, "/admin/rdv/reglages", http.StatusSeeOther)
-			return
-		}
-		if !failOn(f, err, "name") {
-			m.adminFail(w, r, err)
+		if m.afterSave(w, r, f, err, "name") {
 			return
 		}
 	}
@@ -253,12 +262,7 @@ func (m *Module) adminPlaceSave(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Valid() {
 		_, err = m.SavePlace(r.Context(), p, m.auditHook(r.Context(), "appointments.place.save", "appointment_place", p))
-		if err == nil {
-			http.Redirect(w, r, "/admin/rdv/reglages", http.StatusSeeOther)
-			return
-		}
-		if !failOn(f, err, "name") {
-			m.adminFail(w, r, err)
+		if m.afterSave(w, r, f, err, "name") {
 			return
 		}
 	}
@@ -386,12 +390,7 @@ func (m *Module) adminTemplateSave(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Valid() {
 		_, err = m.SaveTemplate(r.Context(), t, m.auditHook(r.Context(), "appointments.template.save", "appointment_template", t))
-		if err == nil {
-			http.Redirect(w, r, "/admin/rdv/reglages", http.StatusSeeOther)
-			return
-		}
-		if !failOn(f, err, "valid_from") {
-			m.adminFail(w, r, err)
+		if m.afterSave(w, r, f, err, "valid_from") {
 			return
 		}
 	}
