@@ -33,6 +33,9 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 for tool in go curl nginx wrk; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install -y nginx wrk curl)" >&2; exit 1; }
 done
+for port in "$PPORT" "$NPORT" "$BPORT"; do # a server left running would be measured instead
+	if curl -s -o /dev/null "http://$HOST:$port/"; then echo "bench: port $port is already in use; stop what listens there" >&2; exit 1; fi
+done
 PID=""
 BPID=""
 cleanup() {
@@ -145,13 +148,14 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 LOAD_AFTER=$(uptime | sed 's/.*load average: //')
+PEAK_RSS=$(awk '/^VmHWM:/ {printf "%.0f MiB", $2/1024}' "/proc/$PID/status")
 
 med() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/results" | median; }
 N=$(med nginx 2); B=$(med bare-go 2); C=$(med parvis-cached 2); U=$(med parvis-uncached 2)
 {
 	echo "Portal page cache — $PAGE ($SIZE bytes), wrk -t2 -c$CONNS -d${DURATION}s, median of $RUNS runs, $(date -u '+%F %H:%M UTC')"
 	[[ -n ${MODULES:-} ]] && echo "Distribution: kernel + $MODULES"
-	echo "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER"
+	echo "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER; Parvis peak RSS: $PEAK_RSS (PARVIS_GC_HEADROOM=${PARVIS_GC_HEADROOM:-128} MiB)"
 	printf '| %-34s | %12s | %8s | %10s |\n' "Server" "req/s" "p99 ms" "× nginx"
 	printf '| %-34s | %12s | %8s | %10s |\n' "nginx, static file" "$N" "$(med nginx 3)" "1.00"
 	printf '| %-34s | %12s | %8s | %10s |\n' "bare Go net/http, bytes in memory" "$B" "$(med bare-go 3)" "$(awk -v a="$B" -v b="$N" 'BEGIN{printf "%.2f", a/b}')"

@@ -48,10 +48,9 @@ func init() {
 
 // Module is the kernel.audit module.
 type Module struct {
-	log        *Log
-	logger     *slog.Logger
-	views      *web.Views
-	trustProxy bool
+	log    *Log
+	logger *slog.Logger
+	views  *web.Views
 }
 
 var (
@@ -74,7 +73,7 @@ func (m *Module) Provision(_ context.Context, env *kernel.Env) error {
 	m.views = env.Views
 	m.logger = env.Log
 	if env.Config != nil {
-		m.trustProxy = env.Config.TrustProxy
+		m.log.trustProxy = env.Config.TrustProxy
 	}
 	kernel.Provide[kernel.Auditor](env, m.log)
 	return nil
@@ -102,13 +101,6 @@ func (m *Module) Declare() kernel.Parts {
 			{Section: "kernel.menu.admin", Title: "kernel.audit.menu", Path: "/admin/audit", Perm: PermView, Order: 940},
 		},
 	}
-}
-
-// Middleware puts the client address in the request context, for Record.
-func (m *Module) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(WithClientIP(r.Context(), web.ClientIP(r, m.trustProxy))))
-	})
 }
 
 // Commands implements kernel.Commander.
@@ -149,8 +141,9 @@ func sub(dir string) fs.FS {
 
 // Log is the audit log: the kernel.Auditor, and the queries of the page and of verify.
 type Log struct {
-	db    *store.DB
-	clock kernel.Clock
+	db         *store.DB
+	clock      kernel.Clock
+	trustProxy bool // client addresses from X-Forwarded-For (PARVIS_TRUST_PROXY)
 }
 
 // New returns the audit log stored in db, timed by clock.
@@ -183,7 +176,7 @@ func (l *Log) Record(ctx context.Context, tx *store.Tx, e kernel.AuditEntry) err
 	en := &Entry{
 		// Microseconds: what PostgreSQL keeps, so the hash survives the round trip.
 		At:           l.clock.Now().UTC().Truncate(time.Microsecond),
-		ClientIP:     ClientIPFrom(ctx),
+		ClientIP:     l.clientIP(ctx),
 		RequestID:    web.RequestIDFrom(ctx),
 		Action:       e.Action,
 		ResourceType: e.ResourceType,
@@ -227,11 +220,17 @@ func WithOrg(ctx context.Context, orgID int64) context.Context {
 	return context.WithValue(ctx, orgKey{}, orgID)
 }
 
-// WithClientIP records the client address in ctx (the module's middleware does it for
-// every request).
+// WithClientIP sets the client address recorded for changes made in ctx, overriding the
+// address of the request ctx belongs to (work done on behalf of someone else's request).
 func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
 }
 
-// ClientIPFrom returns the client address of ctx, or "".
-func ClientIPFrom(ctx context.Context) string { s, _ := ctx.Value(clientIPKey{}).(string); return s }
+// clientIP is the address set by WithClientIP, else the client address of the request ctx
+// belongs to (computed only when something is recorded), else "".
+func (l *Log) clientIP(ctx context.Context) string {
+	if s, ok := ctx.Value(clientIPKey{}).(string); ok {
+		return s
+	}
+	return web.ClientIPFrom(ctx, l.trustProxy)
+}

@@ -176,6 +176,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.
 		s.Close(context.Background())
 		return err
 	}
+	defer server.TuneGC(cfg.GCHeadroom)()
 	fmt.Fprintf(stdout, "Parvis %s ready in %s on %s (database %s)\n", Version, time.Since(start).Round(time.Millisecond), cfg.BaseURL, s.DB.URL)
 	fmt.Fprintf(stdout, "  public site:  %s/\n  back office:  %s/admin/\n", cfg.BaseURL, cfg.BaseURL)
 	return s.Serve(ctx, ln)

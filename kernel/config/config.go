@@ -36,6 +36,7 @@ type Config struct {
 	LogFormat  string
 	BodyLimit  int64
 	TrustProxy bool
+	GCHeadroom uint64 // bytes; 0: Go's default collector pacing
 	Demo       bool
 	Suite      string
 }
@@ -151,6 +152,14 @@ var Settings = []Setting{
 		c.TrustProxy = b
 		return nil
 	}},
+	{"gc-headroom", "PARVIS_GC_HEADROOM", strconv.Itoa(DefaultGCHeadroom >> 20), "memory in MiB the heap may grow above live data between collections (fewer collections under load, see bench/README.md); 0: Go's default; GOGC or GOMEMLIMIT in the environment win", func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > 1<<20 {
+			return fmt.Errorf("must be a number of MiB, such as 128 (0 turns it off)")
+		}
+		c.GCHeadroom = n << 20
+		return nil
+	}},
 	{"demo", "PARVIS_DEMO", "true", "on an empty database, create demo content", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -169,6 +178,10 @@ var Settings = []Setting{
 		return nil
 	}},
 }
+
+// DefaultGCHeadroom is PARVIS_GC_HEADROOM's default, in bytes (benchmarks run in a test
+// process pace its collector as `parvis serve` would).
+const DefaultGCHeadroom = 128 << 20
 
 // ErrUsage marks configuration errors; the CLI exits with status 2 on them.
 var ErrUsage = errors.New("configuration error")

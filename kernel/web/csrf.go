@@ -49,7 +49,7 @@ func (c *CSRF) sign(v string) string {
 // Token returns the token for forms of this request ("" outside Protect), setting the seed
 // cookie first if the browser has none yet.
 func (c *CSRF) Token(r *http.Request) string {
-	st, _ := r.Context().Value(csrfKey{}).(*csrfSeed)
+	st := seedOf(r)
 	if st == nil {
 		return ""
 	}
@@ -93,6 +93,26 @@ func (c *CSRF) Protect(next http.Handler) http.Handler {
 				return
 			}
 		}
+		// Behind RequestID the state lives in its per-request record: no second copy of
+		// the request (this runs on every request, cached pages included).
+		if ri, ok := r.Context().Value(reqIDKey{}).(*requestInfo); ok && ri.csrf == nil {
+			ri.csrfState = csrfSeed{seed: seed, w: w, c: c}
+			ri.csrf = &ri.csrfState
+			next.ServeHTTP(w, r)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(contextWith(r, csrfKey{}, &csrfSeed{seed: seed, w: w, c: c})))
 	})
+}
+
+// seedOf returns the CSRF state Protect left for r, or nil.
+func seedOf(r *http.Request) *csrfSeed {
+	ctx := r.Context()
+	if st, _ := ctx.Value(csrfKey{}).(*csrfSeed); st != nil {
+		return st
+	}
+	if ri, _ := ctx.Value(reqIDKey{}).(*requestInfo); ri != nil {
+		return ri.csrf
+	}
+	return nil
 }

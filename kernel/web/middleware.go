@@ -39,17 +39,30 @@ func RequestID(next http.Handler) http.Handler {
 			hex.Encode(out[:], b[:])
 			id = string(out[:])
 		}
-		// Canonical key set directly: Header.Set would canonicalise it on every request.
-		w.Header()["X-Request-Id"] = []string{id}
-		next.ServeHTTP(w, r.WithContext(contextWith(r, reqIDKey{}, &requestInfo{id: id})))
+		ri := &requestInfo{id: id, remoteAddr: r.RemoteAddr}
+		// Canonical key set directly (Header.Set would canonicalise it on every request), its
+		// value held in ri (one allocation for both; capacity 1, so an Add copies).
+		ri.idHdr[0] = id
+		w.Header()["X-Request-Id"] = ri.idHdr[:]
+		if v := r.Header["X-Forwarded-For"]; len(v) > 0 {
+			ri.forwardedFor = v[len(v)-1]
+		}
+		next.ServeHTTP(w, r.WithContext(contextWith(r, reqIDKey{}, ri)))
 	})
 }
 
 // requestInfo is what RequestID puts in the context; Observe keeps the route pattern in it
-// too, sparing a second copy of the request on every request.
+// too, and the client's address is kept for ClientIPFrom: one context value (and one copy
+// of the request) serves them all.
 type requestInfo struct {
-	id      string
-	pattern string
+	id           string
+	pattern      string
+	remoteAddr   string
+	forwardedFor string // the last X-Forwarded-For header line
+	idHdr        [1]string
+	csrf         *csrfSeed // set by CSRF.Protect (pointing at csrfState)
+	csrfState    csrfSeed
+	sw           StatusWriter // Observe's, allocated with the rest
 }
 
 // RequestIDFrom returns the request ID of ctx.
@@ -106,11 +119,14 @@ func RecordPattern(mux http.Handler) http.Handler {
 func Observe(next http.Handler, done func(r *http.Request, pattern string, status int, d time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &StatusWriter{ResponseWriter: w}
+		var sw *StatusWriter
 		var pattern *string
-		if ri, ok := r.Context().Value(reqIDKey{}).(*requestInfo); ok {
+		if ri, ok := r.Context().Value(reqIDKey{}).(*requestInfo); ok && ri.sw.ResponseWriter == nil {
 			pattern = &ri.pattern // RecordPattern writes there
+			ri.sw.ResponseWriter = w
+			sw = &ri.sw
 		} else {
+			sw = &StatusWriter{ResponseWriter: w}
 			pattern = new(string)
 			r = r.WithContext(context.WithValue(r.Context(), patternKey{}, pattern))
 		}
@@ -154,17 +170,37 @@ func LimitBody(n int64, next http.Handler) http.Handler {
 
 // ClientIP returns the client address; behind a trusted proxy, the last X-Forwarded-For hop.
 func ClientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
+	xff := ""
+	if v := r.Header["X-Forwarded-For"]; len(v) > 0 {
+		xff = v[len(v)-1]
+	}
+	return clientIP(r.RemoteAddr, xff, trustProxy)
+}
+
+// ClientIPFrom returns the client address of the request ctx belongs to (as ClientIP), or
+// "" outside a request. It is computed on demand: most requests never need it.
+func ClientIPFrom(ctx context.Context, trustProxy bool) string {
+	ri, _ := ctx.Value(reqIDKey{}).(*requestInfo)
+	if ri == nil {
+		return ""
+	}
+	return clientIP(ri.remoteAddr, ri.forwardedFor, trustProxy)
+}
+
+// clientIP: the last hop of the last X-Forwarded-For line when the proxy is trusted (it
+// appends the address it saw; earlier hops are the client's say), else the peer address.
+func clientIP(remoteAddr, xff string, trustProxy bool) string {
+	if trustProxy && xff != "" {
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			xff = xff[i+1:]
+		}
+		if ip := net.ParseIP(strings.TrimSpace(xff)); ip != nil {
+			return ip.String()
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return remoteAddr
 	}
 	return host
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -160,5 +161,45 @@ func TestRequestIDAndPattern(t *testing.T) {
 		if pattern != "GET /items/{id}" {
 			t.Errorf("Observe saw pattern %q", pattern)
 		}
+	}
+}
+
+// TestClientIP: the peer address, or behind a trusted proxy the hop the proxy appended (the
+// last one); a forged or malformed X-Forwarded-For never wins when the proxy is not trusted.
+func TestClientIP(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		xff   []string
+		trust bool
+		want  string
+	}{
+		{"no proxy", nil, false, "198.51.100.7"},
+		{"untrusted header ignored", []string{"203.0.113.1"}, false, "198.51.100.7"},
+		{"trusted proxy", []string{"203.0.113.1"}, true, "203.0.113.1"},
+		{"last hop of a chain", []string{"10.0.0.1, 203.0.113.2"}, true, "203.0.113.2"},
+		{"last line of several", []string{"10.0.0.1", "203.0.113.3"}, true, "203.0.113.3"},
+		{"malformed: peer address", []string{"not-an-ip"}, true, "198.51.100.7"},
+		{"IPv6 normalised", []string{"2001:DB8::1"}, true, "2001:db8::1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "198.51.100.7:40000"
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := ClientIP(r, tc.trust); got != tc.want {
+				t.Errorf("ClientIP = %q, want %q", got, tc.want)
+			}
+			var fromCtx string
+			RequestID(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				fromCtx = ClientIPFrom(r.Context(), tc.trust)
+			})).ServeHTTP(httptest.NewRecorder(), r)
+			if fromCtx != tc.want {
+				t.Errorf("ClientIPFrom = %q, want %q", fromCtx, tc.want)
+			}
+		})
+	}
+	if got := ClientIPFrom(context.Background(), true); got != "" {
+		t.Errorf("ClientIPFrom outside a request = %q, want empty", got)
 	}
 }

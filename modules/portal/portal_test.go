@@ -932,3 +932,32 @@ func TestSiteNames(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandonedRender: a visitor who leaves while the page renders is not a server error
+// (499, nothing cached), and the next visitor gets the page.
+func TestAbandonedRender(t *testing.T) {
+	s := servertest.New(t, store.SQLite, servertest.Options{})
+	m := portalOf(t, s)
+	if err := m.Demo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("GET", "/mairie-11/", nil).WithContext(gone)
+	req.Host = "127.0.0.1"
+	rec := httptest.NewRecorder()
+	s.Handler.ServeHTTP(rec, req)
+	if rec.Code != statusClientClosed {
+		t.Fatalf("render with the client gone: status %d, want %d", rec.Code, statusClientClosed)
+	}
+	if n := m.cache.Len(); n != 0 {
+		t.Fatalf("%d pages cached from an abandoned render", n)
+	}
+	req = httptest.NewRequest("GET", "/mairie-11/", nil)
+	req.Host = "127.0.0.1"
+	rec = httptest.NewRecorder()
+	s.Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("next visitor: status %d", rec.Code)
+	}
+}

@@ -145,6 +145,13 @@ func (m *Module) serve(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, redirect.to, http.StatusSeeOther)
 			return
 		}
+		if r.Context().Err() != nil {
+			// The visitor left (or the server is stopping) while the page was rendered: not
+			// a server error. 499 is the status proxies log for it (nginx's convention).
+			m.log.Debug("render abandoned", "path", r.URL.Path, "err", err)
+			w.WriteHeader(statusClientClosed)
+			return
+		}
 		m.log.Error("render", "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -532,3 +539,6 @@ func (m *Module) renderStatic(w http.ResponseWriter, r *http.Request, site *Site
 	m.page(w, r, v)
 	return true, nil
 }
+
+// statusClientClosed is logged when the client went away before its page was rendered.
+const statusClientClosed = 499
