@@ -245,11 +245,14 @@ type Stats struct {
 }
 
 // Statistics computes fill rate, cancellations, no-show rate and lead time (days between
-// booking and appointment) per service and place over [from, to).
-func (m *Module) Statistics(ctx context.Context, org int64, from, to time.Time) ([]Stats, error) {
+// booking and appointment) per service and place over [from, to), within the units of q
+// (resolved by resolve: the agent's scope, or the unit chosen; the zero query: everything).
+func (m *Module) Statistics(ctx context.Context, org int64, from, to time.Time, q planningQuery) ([]Stats, error) {
+	clause, uargs := q.unitClause()
 	rows, err := m.db.Read().QueryContext(ctx, `SELECT s.name, p.name, SUM(sl.capacity), SUM(sl.booked)
 		FROM appt_slots sl JOIN appt_services s ON s.id = sl.service_id JOIN appt_places p ON p.id = sl.place_id
-		WHERE p.org_id = ? AND sl.starts_at >= ? AND sl.starts_at < ? GROUP BY s.name, p.name ORDER BY s.name, p.name`, org, from.UTC(), to.UTC())
+		WHERE p.org_id = ? AND sl.starts_at >= ? AND sl.starts_at < ?`+clause+` GROUP BY s.name, p.name ORDER BY s.name, p.name`,
+		append([]any{org, from.UTC(), to.UTC()}, uargs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +269,8 @@ func (m *Module) Statistics(ctx context.Context, org int64, from, to time.Time) 
 	}
 	rows.Close()
 	rows, err = m.db.Read().QueryContext(ctx, `SELECT s.name, p.name, a.status, a.state, a.created_at, a.starts_at`+apptFrom+`
-		WHERE a.org_id = ? AND a.starts_at >= ? AND a.starts_at < ? AND a.status IN ('confirmed', 'cancelled')`, org, from.UTC(), to.UTC())
+		WHERE a.org_id = ? AND a.starts_at >= ? AND a.starts_at < ? AND a.status IN ('confirmed', 'cancelled')`+clause,
+		append([]any{org, from.UTC(), to.UTC()}, uargs...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +332,26 @@ func (m *Module) adminStats(w http.ResponseWriter, r *http.Request) {
 		}
 		from = t
 	}
-	st, err := m.Statistics(r.Context(), ag.OrgID, from, from.AddDate(0, 1, 0))
+	// The same unit rights and filter as the planning: an agent whose planning right is
+	// scoped to units sees only their meeting points and services.
+	q := planningQuery{}
+	if v := r.FormValue("unite"); v != "" {
+		var err error
+		if q.UnitID, err = strconv.ParseInt(v, 10, 64); err != nil || q.UnitID < 0 {
+			m.adminFail(w, r, errs.OnField(errs.Invalid, "unite", "appointments.error.no_unit"))
+			return
+		}
+	}
+	if err := m.resolve(r.Context(), ag, &q); err != nil {
+		m.adminFail(w, r, err)
+		return
+	}
+	st, err := m.Statistics(r.Context(), ag.OrgID, from, from.AddDate(0, 1, 0), q)
+	if err != nil {
+		m.adminFail(w, r, err)
+		return
+	}
+	_, _, unitOpts, err := m.planningFilters(r.Context(), ag, q, m.lang(r))
 	if err != nil {
 		m.adminFail(w, r, err)
 		return
@@ -339,7 +362,7 @@ func (m *Module) adminStats(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, []any{s.Service + " – " + s.Place, pct(s.FillRate), s.Confirmed, s.Cancelled, pct(s.NoShowRate), fmt.Sprintf("%.1f", s.LeadTimeDay)})
 	}
 	m.views.Render(w, r, web.Page{Name: "appointments/stats.html", Layout: "backoffice", Title: "appointments.stats.title",
-		Data: map[string]any{"Rows": rows, "Month": from.Format("2006-01")}})
+		Data: map[string]any{"Rows": rows, "Month": from.Format("2006-01"), "Units": unitOpts}})
 }
 
 func (m *Module) agentAppt(w http.ResponseWriter, r *http.Request) (*Appointment, bool) {

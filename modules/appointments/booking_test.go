@@ -365,7 +365,7 @@ func TestCapacityOverrideAndCheckIn(t *testing.T) {
 			t.Errorf("CSV: %s", r.Body)
 		}
 		// Statistics.
-		st, err := f.m.Statistics(f.ctx, f.org, start, start.AddDate(0, 1, 0))
+		st, err := f.m.Statistics(f.ctx, f.org, start, start.AddDate(0, 1, 0), planningQuery{})
 		if err != nil || len(st) != 1 || st[0].Confirmed != 2 || st[0].Done != 1 {
 			t.Errorf("stats %+v %v", st, err)
 		}

@@ -270,3 +270,45 @@ func TestPlanningPerUnit(t *testing.T) {
 		}
 	})
 }
+
+// TestStatisticsPerUnit: the statistics follow the planning's unit rights: an agent of unit
+// A sees A's meeting point (with B's wedding held there) but not B's meeting point, is
+// refused unit B's figures, and an agent of the whole organisation filters by unit.
+func TestStatisticsPerUnit(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		u := setupUnits(t, f)
+		idCardA, idCardB, weddingA := "Carte d&#39;identité – Mairie annexe", "Carte d&#39;identité – Mairie du 12e", "Mariage – Mairie annexe"
+		has := func(body string) string {
+			var got []string
+			for _, r := range []string{idCardA, idCardB, weddingA} {
+				if strings.Contains(body, r) {
+					got = append(got, r)
+				}
+			}
+			return strings.Join(got, " | ")
+		}
+		c := f.ClientAs(f.agent)
+		r := c.Get("/admin/rdv/statistiques?mois=2026-03")
+		if r.Status != 200 || has(r.Body) != idCardA+" | "+idCardB+" | "+weddingA {
+			t.Fatalf("whole organisation: %d, rows %q", r.Status, has(r.Body))
+		}
+		r = c.Get(fmt.Sprintf("/admin/rdv/statistiques?mois=2026-03&unite=%d", u.unitB))
+		if r.Status != 200 || has(r.Body) != idCardB+" | "+weddingA {
+			t.Errorf("filtered on unit B: %d, rows %q", r.Status, has(r.Body))
+		}
+		ca := f.ClientAs(u.unitAgent("agent-a@ville.test", u.unitA))
+		r = ca.Get("/admin/rdv/statistiques?mois=2026-03")
+		if r.Status != 200 || has(r.Body) != idCardA+" | "+weddingA {
+			t.Errorf("unit A's agent: %d, rows %q", r.Status, has(r.Body))
+		}
+		if r := ca.Get(fmt.Sprintf("/admin/rdv/statistiques?mois=2026-03&unite=%d", u.unitB)); r.Status != 403 {
+			t.Errorf("unit A's agent asking for unit B: %d", r.Status)
+		}
+		if r := ca.Get("/admin/rdv/statistiques?mois=2026-03&unite=x"); r.Status != 400 {
+			t.Errorf("malformed unit: %d", r.Status)
+		}
+		if r := ca.Get("/admin/rdv/statistiques?mois=mars"); r.Status != 400 {
+			t.Errorf("malformed month: %d", r.Status)
+		}
+	})
+}
