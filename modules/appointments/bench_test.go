@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"parvis.org/parvis/kernel/config"
+	"parvis.org/parvis/kernel/server"
 	"parvis.org/parvis/kernel/servertest"
 	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/kernel/store/storetest"
@@ -26,6 +28,8 @@ func TestBenchAppointments(t *testing.T) {
 	if os.Getenv("APPT_BENCH") == "" {
 		t.Skip("set APPT_BENCH=1 (bench/appointments.sh)")
 	}
+	// The process's collector paced as `parvis serve` paces it (kernel/server/gc.go).
+	defer server.TuneGC(config.DefaultGCHeadroom)()
 	dur := 5 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("APPT_BENCH_DURATION")); err == nil {
 		dur = v

@@ -35,7 +35,52 @@ type SlotFullError struct{ Nearest []Slot }
 func (e *SlotFullError) Error() string { return "slot full" }
 func (e *SlotFullError) Unwrap() error { return errs.New(errs.Conflict, keySlotFull) }
 
-func newToken() (raw, hash string) { return ktoken.New(16) }
+// Capability tokens start with the appointment's reference: "ABCDE-FGHJK" then the secret,
+// 22 URL-safe base64 characters carrying 128 bits (33 characters in all, no separator, so
+// they survive any URL matcher). The reference finds the row through its unique index, and
+// the SHA-256 of the whole token must equal the hash stored for that use (hold, cancel,
+// manage); clearing the hash revokes the token. Tokens issued before migration 00005 are
+// the 22-character secret alone, and are still found by hash on the rows marked
+// legacy_tokens.
+
+const (
+	refLen      = 11 // newRef
+	secretLen   = 22 // 16 bytes, URL-safe base64 without padding
+	tokenLen    = refLen + secretLen
+	legacyToken = secretLen
+)
+
+// newToken returns a random capability token for the appointment ref, and its hash.
+func newToken(ref string) (raw, hash string) {
+	secret, _ := ktoken.New(16)
+	raw = ref + secret
+	return raw, hashToken(raw)
+}
+
+// tokenRef returns the reference a token starts with, or legacy for a token issued before
+// migration 00005; ok is false for anything else.
+func tokenRef(raw string) (ref string, legacy, ok bool) {
+	switch {
+	case len(raw) == legacyToken:
+		return "", true, true
+	case len(raw) == tokenLen && validRef(raw[:refLen]):
+		return raw[:refLen], false, true
+	}
+	return "", false, false
+}
+
+// validRef reports whether s has the form of a reference from newRef.
+func validRef(s string) bool {
+	if len(s) != refLen || s[5] != '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i != 5 && strings.IndexByte(refAlphabet, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
 
 func hashToken(raw string) string { return ktoken.Hash(raw) }
 
@@ -523,10 +568,10 @@ func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, svc 
 	}
 	if d == nil {
 		var holdHash string
-		a.HoldToken, holdHash = newToken()
+		a.HoldToken, holdHash = newToken(a.Ref)
 		a.HoldExpires = now.Add(time.Duration(svc.HoldMinutes) * time.Minute)
 		if err := tx.QueryRowContext(ctx, `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
-			hold_hash, hold_expires_at, lang, replaces_id, overbooked, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?) RETURNING id`,
+			hold_hash, hold_expires_at, lang, replaces_id, overbooked, created_at, legacy_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, 0) RETURNING id`,
 			a.OrgID, a.Ref, a.ServiceID, a.PlaceID, a.Start, a.End, a.Units, holdHash, a.HoldExpires, a.Lang, a.ReplacesID, b2i(a.Overbooked), now).Scan(&a.ID); err != nil {
 			return nil, fmt.Errorf("insert hold: %w", err)
 		}
@@ -922,7 +967,17 @@ func (m *Module) ByHoldToken(ctx context.Context, raw string) (*Appointment, err
 	if raw == "" {
 		return nil, errs.New(errs.NotFound, keyBadToken)
 	}
-	a, err := m.apptWhere(ctx, m.db.Read(), `a.hold_hash = ?`, hashToken(raw))
+	ref, legacy, ok := tokenRef(raw)
+	if !ok {
+		return nil, errs.New(errs.NotFound, keyBadToken)
+	}
+	var a *Appointment
+	var err error
+	if legacy {
+		a, err = m.apptWhere(ctx, m.db.Read(), `a.legacy_tokens = 1 AND a.hold_hash = ?`, hashToken(raw))
+	} else {
+		a, err = m.apptWhere(ctx, m.db.Read(), `a.ref = ? AND a.hold_hash = ?`, ref, hashToken(raw))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -935,11 +990,20 @@ func (m *Module) ByHoldToken(ctx context.Context, raw string) (*Appointment, err
 
 // ByToken finds a confirmed (or cancelled) appointment by its cancel or manage token.
 func (m *Module) ByToken(ctx context.Context, raw string) (*Appointment, error) {
-	if len(raw) < 20 || len(raw) > 64 {
+	ref, legacy, ok := tokenRef(raw)
+	if !ok {
 		return nil, errs.New(errs.NotFound, keyBadToken)
 	}
 	h := hashToken(raw)
-	return m.apptWhere(ctx, m.db.Read(), `(a.cancel_hash = ? OR a.manage_hash = ?)`, h, h)
+	if !legacy {
+		return m.apptWhere(ctx, m.db.Read(), `a.ref = ? AND (a.cancel_hash = ? OR a.manage_hash = ?)`, ref, h, h)
+	}
+	// One query per column: each has its own partial index.
+	a, err := m.apptWhere(ctx, m.db.Read(), `a.legacy_tokens = 1 AND a.cancel_hash = ?`, h)
+	if errs.CodeOf(err) == errs.NotFound {
+		a, err = m.apptWhere(ctx, m.db.Read(), `a.legacy_tokens = 1 AND a.manage_hash = ?`, h)
+	}
+	return a, err
 }
 
 // Appointment returns one appointment by ID.

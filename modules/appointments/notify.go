@@ -25,7 +25,7 @@ func (m *Module) capTokens(ref string) (cancel, manage string) {
 	mk := func(kind string) string {
 		h := hmac.New(sha256.New, m.tokenKey)
 		h.Write([]byte("appointments|" + kind + "|" + ref))
-		return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
+		return ref + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16]) // booking.go: tokens
 	}
 	return mk("cancel"), mk("manage")
 }

@@ -232,8 +232,8 @@ const sqlBookPG = `WITH took AS (
 	RETURNING id
 ), ins AS (
 	INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status, lang, replaces_id, overbooked,
-		created_at, confirmed_at, email, phone, name, answers, ants_ids, citizen_id, booked_by, cancel_hash, manage_hash)
-	SELECT $2, $3, $4, $5, $6, $7, $8, 'confirmed', $9, 0, 0, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM took
+		created_at, confirmed_at, email, phone, name, answers, ants_ids, citizen_id, booked_by, cancel_hash, manage_hash, legacy_tokens)
+	SELECT $2, $3, $4, $5, $6, $7, $8, 'confirmed', $9, 0, 0, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0 FROM took
 	RETURNING id
 ), link AS (
 	INSERT INTO appt_appointment_slots (appointment_id, slot_id) SELECT ins.id, took.id FROM ins, took

@@ -33,8 +33,8 @@ const (
 	// sqlTempStoreMemory keeps the savepoints' sub-journal in memory (perf_book.go).
 	sqlTempStoreMemory = `PRAGMA temp_store = MEMORY`
 	sqlInsertBook      = `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
-			lang, replaces_id, overbooked, created_at, confirmed_at, email, phone, name, answers, ants_ids, citizen_id, booked_by, cancel_hash, manage_hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'confirmed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			lang, replaces_id, overbooked, created_at, confirmed_at, email, phone, name, answers, ants_ids, citizen_id, booked_by, cancel_hash, manage_hash, legacy_tokens)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'confirmed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
 )
 
 func sqlLinks(n int) string {

@@ -17,8 +17,8 @@ import (
 
 // resendLinks replaces an appointment's capability tokens and mails the new links.
 func (m *Module) resendLinks(ctx context.Context, a *Appointment) error {
-	cancel, ch := newToken()
-	manage, mh := newToken()
+	cancel, ch := newToken(a.Ref)
+	manage, mh := newToken(a.Ref)
 	return m.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE appt_appointments SET cancel_hash = ?, manage_hash = ? WHERE id = ? AND status = 'confirmed'`, ch, mh, a.ID); err != nil {
 			return err
