@@ -30,9 +30,10 @@ type planningQuery struct {
 	Day      string
 
 	// Filled by resolve (planning.go): the agent's scope, and the units whose meeting
-	// points and services are shown when filtered.
+	// points and services are shown when filtered, and the meeting points granted alone.
 	scope    planScope
 	Units    []int64
+	Places   []int64
 	filtered bool
 }
 
@@ -108,7 +109,7 @@ func (m *Module) planningData(r *http.Request) (map[string]any, planningQuery, e
 		shown := places
 		if q.filtered || q.PlaceID != 0 {
 			// The meeting points of the chosen unit (or the agent's), or the one chosen.
-			if shown, err = m.visiblePlaces(ctx, ag.OrgID, q.Units, q.filtered); err != nil {
+			if shown, err = m.visiblePlaces(ctx, ag.OrgID, q.Units, q.Places, q.filtered); err != nil {
 				return nil, q, err
 			}
 			if q.PlaceID != 0 {
@@ -467,9 +468,9 @@ func (m *Module) BlockSlot(ctx context.Context, agent *kernel.Agent, slotID int6
 		return err
 	}
 	if !sc.All {
-		var pu, su int64
-		if err := m.db.Read().QueryRowContext(ctx, `SELECT p.unit_id, s.unit_id FROM appt_slots sl JOIN appt_places p ON p.id = sl.place_id
-			JOIN appt_services s ON s.id = sl.service_id WHERE sl.id = ? AND p.org_id = ?`, slotID, agent.OrgID).Scan(&pu, &su); err != nil || !sc.allows(pu, su) {
+		var place, pu, su int64
+		if err := m.db.Read().QueryRowContext(ctx, `SELECT p.id, p.unit_id, s.unit_id FROM appt_slots sl JOIN appt_places p ON p.id = sl.place_id
+			JOIN appt_services s ON s.id = sl.service_id WHERE sl.id = ? AND p.org_id = ?`, slotID, agent.OrgID).Scan(&place, &pu, &su); err != nil || !sc.allows(place, pu, su) {
 			return errs.New(errs.NotFound, "appointments.error.no_slot")
 		}
 	}
@@ -574,7 +575,7 @@ func (m *Module) adminCapacity(w http.ResponseWriter, r *http.Request) {
 	if sv, err := m.Service(r.Context(), m.db.Read(), svc); err != nil || sv.OrgID != ag.OrgID {
 		m.adminFail(w, r, errs.New(errs.NotFound, "appointments.error.no_service"))
 		return
-	} else if sc, err := m.planScope(r.Context(), ag); err != nil || !sc.allows(p.UnitID, sv.UnitID) {
+	} else if sc, err := m.planScope(r.Context(), ag); err != nil || !sc.allows(p.ID, p.UnitID, sv.UnitID) {
 		m.adminFail(w, r, errOtherUnit)
 		return
 	}

@@ -152,7 +152,7 @@ func (m *Module) Declare() kernel.Parts {
 		Locales:    sub("locales"),
 		Mail:       sub("mail"),
 		Permissions: []kernel.Permission{
-			{Name: PermPlanning, Title: "appointments.perm.planning"},
+			{Name: PermPlanning, ResourceType: "place", Title: "appointments.perm.planning"}, // may be granted on one meeting point
 			{Name: PermManage, Title: "appointments.perm.manage"},
 			{Name: PermOverbook, Title: "appointments.perm.overbook"},
 			{Name: PermSettings, Title: "appointments.perm.settings"},

@@ -19,21 +19,29 @@ import (
 // with check-in) and by week (a grid of days × times with the places taken over the
 // capacity, each day linking to its list).
 //
-// Rights: appointments.planning may be granted on the whole organisation or on units (a
-// role scoped to a unit, or to the agent's own units). A meeting point or a service tied to
-// a unit (Place.UnitID, Service.UnitID) belongs to that unit's planning, and to its parent
-// units'; an agent whose grant is scoped sees the appointments, slots and meeting points of
-// the units of that scope only, and is refused another unit's planning or meeting point.
+// Rights: appointments.planning may be granted on the whole organisation, on units (a role
+// scoped to a unit, or to the agent's own units), or on one meeting point (a grant on the
+// resource type "place", its ID as resource). A meeting point or a service tied to a unit
+// (Place.UnitID, Service.UnitID) belongs to that unit's planning, and to its parent units';
+// an agent whose grant is scoped sees the appointments, slots and meeting points of the
+// units and meeting points of that scope only, and is refused any other planning or
+// meeting point.
 
 // planScope is where an agent may see plannings.
 type planScope struct {
-	All   bool
-	Units []int64 // sub-units included
+	All    bool
+	Units  []int64 // sub-units included
+	Places []int64 // meeting points granted one by one
 }
 
-// allows reports whether something tied to these units (0: none) is in the scope.
-func (sc planScope) allows(placeUnit, serviceUnit int64) bool {
-	return sc.All || (placeUnit != 0 && slices.Contains(sc.Units, placeUnit)) || (serviceUnit != 0 && slices.Contains(sc.Units, serviceUnit))
+// none reports whether the scope admits nothing.
+func (sc planScope) none() bool { return !sc.All && len(sc.Units) == 0 && len(sc.Places) == 0 }
+
+// allows reports whether something at meeting point place, tied to these units (0: none),
+// is in the scope.
+func (sc planScope) allows(place, placeUnit, serviceUnit int64) bool {
+	return sc.All || slices.Contains(sc.Places, place) ||
+		(placeUnit != 0 && slices.Contains(sc.Units, placeUnit)) || (serviceUnit != 0 && slices.Contains(sc.Units, serviceUnit))
 }
 
 func (m *Module) planScope(ctx context.Context, ag *kernel.Agent) (planScope, error) {
@@ -44,7 +52,14 @@ func (m *Module) planScope(ctx context.Context, ag *kernel.Agent) (planScope, er
 	if err != nil {
 		return planScope{}, err
 	}
-	return planScope{All: sc.All, Units: sc.UnitIDs}, nil
+	out := planScope{All: sc.All, Units: sc.UnitIDs}
+	for _, id := range sc.ResourceIDs {
+		// Grants on one meeting point name its ID; anything else names nothing here.
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
+			out.Places = append(out.Places, n)
+		}
+	}
+	return out, nil
 }
 
 var errOtherUnit = errs.New(errs.Forbidden, "appointments.error.other_unit")
@@ -78,7 +93,7 @@ func (m *Module) resolve(ctx context.Context, ag *kernel.Agent, q *planningQuery
 		return err
 	}
 	q.scope = sc
-	if !sc.All && len(sc.Units) == 0 {
+	if sc.none() {
 		return errOtherUnit
 	}
 	if q.UnitID != 0 {
@@ -94,7 +109,7 @@ func (m *Module) resolve(ctx context.Context, ag *kernel.Agent, q *planningQuery
 		}
 		q.Units, q.filtered = withSubUnits(all, q.UnitID), true
 	} else if !sc.All {
-		q.Units, q.filtered = sc.Units, true
+		q.Units, q.Places, q.filtered = sc.Units, sc.Places, true
 	}
 	if q.PlaceID != 0 {
 		p, err := m.Place(ctx, m.db.Read(), q.PlaceID)
@@ -102,7 +117,7 @@ func (m *Module) resolve(ctx context.Context, ag *kernel.Agent, q *planningQuery
 			return errs.OnField(errs.NotFound, "lieu", "appointments.error.no_place")
 		}
 		if !sc.All {
-			vis, err := m.visiblePlaces(ctx, ag.OrgID, sc.Units, true)
+			vis, err := m.visiblePlaces(ctx, ag.OrgID, sc.Units, sc.Places, true)
 			if err != nil {
 				return err
 			}
@@ -114,27 +129,39 @@ func (m *Module) resolve(ctx context.Context, ag *kernel.Agent, q *planningQuery
 	return nil
 }
 
-// unitClause is the SQL filter of rows joined with appt_places p and appt_services s.
+// unitClause is the SQL filter of rows joined with appt_places p and appt_services s: the
+// query's units and meeting points.
 func (q planningQuery) unitClause() (string, []any) {
 	if !q.filtered {
 		return "", nil
 	}
-	ph := strings.TrimSuffix(strings.Repeat("?, ", len(q.Units)), ", ")
-	args := make([]any, 0, 2*len(q.Units))
-	for range 2 {
-		for _, u := range q.Units {
-			args = append(args, u)
+	var terms []string
+	var args []any
+	in := func(col string, ids []int64) {
+		if len(ids) == 0 {
+			return
+		}
+		terms = append(terms, col+` IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`)
+		for _, id := range ids {
+			args = append(args, id)
 		}
 	}
-	return ` AND (p.unit_id IN (` + ph + `) OR s.unit_id IN (` + ph + `))`, args
+	in("p.unit_id", q.Units)
+	in("s.unit_id", q.Units)
+	in("p.id", q.Places)
+	if len(terms) == 0 {
+		return ` AND 1 = 0`, nil
+	}
+	return ` AND (` + strings.Join(terms, " OR ") + `)`, args
 }
 
 // visiblePlaces lists the active meeting points tied to units (or offering a service tied
-// to them); all of the organisation's when filtered is false.
-func (m *Module) visiblePlaces(ctx context.Context, org int64, units []int64, filtered bool) ([]Place, error) {
-	places, err := m.Places(ctx, org, 0)
+// to them), and those named in places; all of the organisation's when filtered is false.
+func (m *Module) visiblePlaces(ctx context.Context, org int64, units, places []int64, filtered bool) ([]Place, error) {
+	granted := places
+	all, err := m.Places(ctx, org, 0)
 	if err != nil || !filtered {
-		return places, err
+		return all, err
 	}
 	rows, err := m.db.Read().QueryContext(ctx, `SELECT DISTINCT o.place_id, s.unit_id FROM appt_offers o JOIN appt_services s ON s.id = o.service_id
 		WHERE s.org_id = ? AND s.unit_id <> 0`, org)
@@ -156,8 +183,8 @@ func (m *Module) visiblePlaces(ctx context.Context, org int64, units []int64, fi
 		return nil, err
 	}
 	var out []Place
-	for _, p := range places {
-		if (p.UnitID != 0 && slices.Contains(units, p.UnitID)) || offered[p.ID] {
+	for _, p := range all {
+		if (p.UnitID != 0 && slices.Contains(units, p.UnitID)) || offered[p.ID] || slices.Contains(granted, p.ID) {
 			out = append(out, p)
 		}
 	}
@@ -213,7 +240,7 @@ func (m *Module) weekGrids(ctx context.Context, org int64, q planningQuery, plac
 			rows.Close()
 			return nil, err
 		}
-		if !q.filtered || slices.Contains(q.Units, pu) || slices.Contains(q.Units, su) {
+		if !q.filtered || slices.Contains(q.Units, pu) || slices.Contains(q.Units, su) || slices.Contains(q.Places, o.place) {
 			offers = append(offers, o)
 		}
 	}
@@ -310,7 +337,7 @@ func (m *Module) weekGrids(ctx context.Context, org int64, q planningQuery, plac
 // planningFilters are the choices of the planning's filters: meeting points and units in
 // the agent's scope.
 func (m *Module) planningFilters(ctx context.Context, ag *kernel.Agent, q planningQuery, lang string) (places []Place, placeOpts, unitOpts []map[string]string, err error) {
-	places, err = m.visiblePlaces(ctx, ag.OrgID, q.scope.Units, !q.scope.All)
+	places, err = m.visiblePlaces(ctx, ag.OrgID, q.scope.Units, q.scope.Places, !q.scope.All)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -401,7 +428,7 @@ func (m *Module) apptInScope(ctx context.Context, ag *kernel.Agent, a *Appointme
 		a.PlaceID, a.ServiceID).Scan(&pu, &su); err != nil {
 		return false
 	}
-	return sc.allows(pu, su)
+	return sc.allows(a.PlaceID, pu, su)
 }
 
 // adminWeek is the week view's handler part (planningData fills the rest).

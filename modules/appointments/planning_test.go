@@ -312,3 +312,57 @@ func TestStatisticsPerUnit(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanningPerMeetingPoint: appointments.planning granted on one meeting point (a
+// resource grant of type "place") shows that meeting point's planning, week, export and
+// statistics, lets its citizens be checked in, and refuses everything else.
+func TestPlanningPerMeetingPoint(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		u := setupUnits(t, f)
+		ag := f.NewAgentWith(auth.NewAgent{OrgID: f.org, Email: "accueil-12@ville.test", Password: servertest.Password,
+			Grants: []auth.Grant{{Perm: PermPlanning, Scope: auth.ScopeResource, ResourceType: "place", ResourceID: fmt.Sprint(u.placeB.ID)},
+				{Perm: PermManage, Scope: auth.ScopeAll}}})
+		c := f.ClientAs(ag)
+		r := c.Get("/admin/rdv/planning?jour=2026-03-03")
+		if r.Status != 200 || !strings.Contains(r.Body, "b1@example.fr") || strings.Contains(r.Body, "a1@example.fr") {
+			t.Fatalf("meeting point B's day: %d (B's citizen shown: %v, A's: %v)", r.Status, strings.Contains(r.Body, "b1@example.fr"), strings.Contains(r.Body, "a1@example.fr"))
+		}
+		if strings.Contains(r.Body, ">Mairie annexe</option>") {
+			t.Error("the meeting point filter offers A's meeting point")
+		}
+		r = c.Get("/admin/rdv/planning?vue=semaine&jour=2026-03-03")
+		if r.Status != 200 || strings.Contains(r.Body, fmt.Sprintf(`id="semaine-%d"`, f.place.ID)) {
+			t.Errorf("week: %d, or A's meeting point shown", r.Status)
+		}
+		if got := weekCells(t, r.Body, u.placeB.ID); got["2026-03-03 09:00"] != "1/1" {
+			t.Errorf("meeting point B's week: %v", got)
+		}
+		if r := c.Get("/admin/rdv/export.csv?jour=2026-03-03"); r.Status != 200 || !strings.Contains(r.Body, "b1@example.fr") || strings.Contains(r.Body, "a1@example.fr") {
+			t.Errorf("export: %d %s", r.Status, r.Body)
+		}
+		if r := c.Get("/admin/rdv/statistiques?mois=2026-03"); r.Status != 200 || !strings.Contains(r.Body, "Mairie du 12e") || strings.Contains(r.Body, "Mairie annexe") {
+			t.Errorf("statistics: %d", r.Status)
+		}
+		for _, p := range []string{
+			fmt.Sprintf("/admin/rdv/planning?lieu=%d", f.place.ID),
+			fmt.Sprintf("/admin/rdv/planning?unite=%d", u.unitB),
+			fmt.Sprintf("/admin/rdv/statistiques?unite=%d", u.unitA),
+		} {
+			if r := c.Get(p); r.Status != 403 {
+				t.Errorf("GET %s: %d, want 403", p, r.Status)
+			}
+		}
+		if r := c.Get("/admin/rdv/rendez-vous/" + u.refs["a1@example.fr"]); r.Status != 404 {
+			t.Errorf("opens A's appointment: %d", r.Status)
+		}
+		if r := c.Post("/admin/rdv/rendez-vous/"+u.refs["b1@example.fr"]+"/etat", url.Values{"action": {"arrive"}}); r.Status >= 400 {
+			t.Errorf("checks B's citizen in: %d", r.Status)
+		}
+		if a, _ := f.m.apptWhere(f.ctx, f.DB.Read(), `a.ref = ?`, u.refs["b1@example.fr"]); a.State != "arrived" {
+			t.Errorf("B's appointment state %q after check-in", a.State)
+		}
+		if r := c.Post("/admin/rdv/rendez-vous/"+u.refs["a1@example.fr"]+"/etat", url.Values{"action": {"arrive"}}); r.Status != 404 {
+			t.Errorf("checks A's citizen in: %d", r.Status)
+		}
+	})
+}
