@@ -216,3 +216,28 @@ func TestKernelPages(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutePartial: a module's partial runs alone, with the kernel's field partials and
+// escaping; pages' blocks, unknown partials and unknown modules are refused.
+func TestExecutePartial(t *testing.T) {
+	v := views(t, nil)
+	mod := fstest.MapFS{
+		"page.html":          {Data: []byte(`{{define "title"}}T{{end}}{{define "main"}}M{{end}}`)},
+		"partials/card.html": {Data: []byte(`{{define "card"}}<div class="card">{{.Text}}{{template "details" (dict "Summary" .Text "Text" "x")}}</div>{{end}}`)},
+	}
+	if err := v.AddPages("cards", mod); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := v.ExecutePartial(&b, "cards", "card", map[string]any{"Text": `<script>alert(1)</script>`}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.HasPrefix(got, `<div class="card">&lt;script&gt;`) || strings.Contains(got, "<script>") || !strings.Contains(got, "<details") {
+		t.Errorf("partial rendered as %q", got)
+	}
+	for _, tc := range []struct{ module, name string }{{"cards", "nope"}, {"cards", "page.html:main"}, {"nobody", "card"}} {
+		if err := v.ExecutePartial(&b, tc.module, tc.name, nil); err == nil {
+			t.Errorf("ExecutePartial(%s, %s): no error", tc.module, tc.name)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,7 @@ type Views struct {
 	base    []fs.FS            // layouts and partials
 	layouts *template.Template // the layouts, parsed once (with the partials they use)
 	pages   map[string]*page
+	sets    map[string]*template.Template // each module's set (ExecutePartial)
 	bufs    sync.Pool
 }
 
@@ -69,7 +71,7 @@ var layoutBlocks = [...]string{"nav", "footer-links"}
 // the layouts.
 func NewViews(bundle *i18n.Bundle, assets *Assets, log *slog.Logger, loc *time.Location, base ...fs.FS) *Views {
 	return &Views{I18n: bundle, Assets: assets, Log: log, Location: loc, base: base, pages: map[string]*page{},
-		bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+		sets: map[string]*template.Template{}, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
 // Funcs available in every template, besides the View methods.
@@ -179,8 +181,29 @@ func (v *Views) AddPages(module string, fsys fs.FS) error {
 	for k, p := range added {
 		v.pages[k] = p
 	}
+	if v.sets == nil {
+		v.sets = map[string]*template.Template{}
+	}
+	v.sets[module] = set
 	v.mu.Unlock()
 	return nil
+}
+
+// ExecutePartial executes the template name defined by one of module's partials (its
+// templates/partials folder, parsed with the kernel's partials) with data, into w: for a
+// fragment a module renders inside another module's page. The data carries what the
+// partial needs, a *View included when it calls the kernel's field partials.
+func (v *Views) ExecutePartial(w io.Writer, module, name string, data any) error {
+	v.mu.RLock()
+	set := v.sets[module]
+	v.mu.RUnlock()
+	if set == nil {
+		return fmt.Errorf("views: module %s has no templates", module)
+	}
+	if set.Lookup(name) == nil || strings.Contains(name, ":") { // "file:block" names are pages' blocks
+		return fmt.Errorf("views: module %s has no partial %q", module, name)
+	}
+	return set.ExecuteTemplate(w, name, data)
 }
 
 // parseLayouts parses the kernel's layouts and partials once.

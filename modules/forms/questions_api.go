@@ -11,10 +11,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"parvis.org/parvis/kernel/errs"
-	"parvis.org/parvis/kernel/ui"
 	"parvis.org/parvis/kernel/web"
 )
 
@@ -299,58 +297,6 @@ func (q questionsSvc) DisplayAnswers(ctx context.Context, orgID int64, key, lang
 
 // --- rendering
 
-// embedSrc lays out the steps and sections around the forms' question partial.
-const embedSrc = `{{define "forms-embed"}}{{$v := .V}}{{$h := .H}}{{$sh := .SH}}<div class="forms-embed">
-{{range .Steps}}<div class="forms-step"{{with .If}} data-if="{{.}}"{{end}}>
-{{if .Title}}{{if eq $h 2}}<h2>{{.Title}}</h2>{{else if eq $h 3}}<h3>{{.Title}}</h3>{{else if eq $h 4}}<h4>{{.Title}}</h4>{{else}}<h5>{{.Title}}</h5>{{end}}{{end}}
-{{range .Sections}}<div class="forms-section" id="{{.ID}}"{{with .If}} data-if="{{.}}"{{end}}>
-{{with .Sec.Title}}{{if eq $sh 2}}<h2>{{.}}</h2>{{else if eq $sh 3}}<h3>{{.}}</h3>{{else if eq $sh 4}}<h4>{{.}}</h4>{{else if eq $sh 5}}<h5>{{.}}</h5>{{else}}<h6>{{.}}</h6>{{end}}{{end}}
-{{range .Qs}}{{template "forms-q" (dict "Q" . "V" $v)}}{{end}}
-</div>
-{{end}}</div>
-{{end}}{{with .Script}}<script src="{{.}}" defer></script>{{end}}
-</div>{{end}}`
-
-var embedTpl struct {
-	once sync.Once
-	t    *template.Template
-	err  error
-}
-
-// embedTemplate parses, once, the kernel's field partials, the forms' question partial and
-// the layout above, with the functions the views give templates.
-func embedTemplate() (*template.Template, error) {
-	embedTpl.once.Do(func() {
-		t := template.New("forms-embed-set").Funcs(template.FuncMap{
-			"dict": func(kv ...any) map[string]any {
-				m := make(map[string]any, len(kv)/2)
-				for i := 0; i+1 < len(kv); i += 2 {
-					m[fmt.Sprint(kv[i])] = kv[i+1]
-				}
-				return m
-			},
-			"list":  func(xs ...any) []any { return xs },
-			"join":  strings.Join,
-			"lower": strings.ToLower,
-			"add":   func(a, b int) int { return a + b },
-		})
-		if _, err := t.ParseFS(ui.Layouts(), "*.html"); err != nil {
-			embedTpl.err = fmt.Errorf("forms: kernel partials: %w", err)
-			return
-		}
-		if _, err := t.ParseFS(files, "templates/partials/*.html"); err != nil {
-			embedTpl.err = fmt.Errorf("forms: question partials: %w", err)
-			return
-		}
-		if _, err := t.Parse(embedSrc); err != nil {
-			embedTpl.err = fmt.Errorf("forms: embed layout: %w", err)
-			return
-		}
-		embedTpl.t = t
-	})
-	return embedTpl.t, embedTpl.err
-}
-
 type embedStep struct {
 	Title    string
 	If       string
@@ -389,10 +335,6 @@ func (q questionsSvc) RenderQuestions(r *http.Request, orgID int64, key string, 
 		return "", fmt.Errorf("forms: embed prefix %q: lower-case letters and underscores only", e.Prefix)
 	}
 	_, d, err := q.set(r.Context(), orgID, key)
-	if err != nil {
-		return "", err
-	}
-	t, err := embedTemplate()
 	if err != nil {
 		return "", err
 	}
@@ -454,7 +396,8 @@ func (q questionsSvc) RenderQuestions(r *http.Request, orgID int64, key string, 
 		data["Script"] = m.views.Assets.URL("forms/forms.js")
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "forms-embed", data); err != nil {
+	// templates/partials/embed.html: the steps and sections around the question partial.
+	if err := m.views.ExecutePartial(&buf, ID, "forms-embed", data); err != nil {
 		return "", fmt.Errorf("forms: render questions of %s: %w", key, err)
 	}
 	return template.HTML(buf.String()), nil //nolint:gosec // built by html/template from escaped parts
