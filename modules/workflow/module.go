@@ -15,7 +15,9 @@ import (
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/auth"
+	"parvis.org/parvis/kernel/citizen"
 	"parvis.org/parvis/kernel/i18n"
+	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/kernel/web"
 )
 
@@ -132,7 +134,26 @@ func (m *Module) Declare() kernel.Parts {
 			{Section: "kernel.menu.admin", Title: "workflow.menu.workflows", Path: "/admin/workflows", Perm: PermManage, Order: 600},
 			{Section: "kernel.menu.admin", Title: "workflow.menu.endpoints", Path: "/admin/workflow/endpoints", Perm: PermManage, Order: 610},
 		},
+		Extensions: []kernel.Extension{
+			{Point: kernel.PointCitizenData, Value: citizen.DataProvider(citizenData{})},
+		},
 	}
+}
+
+// citizenData is the module's share of a citizen's personal data. The requests a workflow
+// tracks are exported by the modules that own them (forms, appointments); when the account
+// is deleted, the tracked requests lose their link to it, as the owners' copies do (an
+// account ID may be given again to someone else). The contact address stays with the
+// request, as its answers do, until the owner's retention delay anonymises both.
+type citizenData struct{}
+
+// Export implements citizen.DataProvider: nothing of the module's own.
+func (citizenData) Export(context.Context, int64) (any, error) { return nil, nil }
+
+// Delete implements citizen.DataProvider.
+func (citizenData) Delete(ctx context.Context, tx *store.Tx, citizenID int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE workflow_resources SET citizen_id = 0 WHERE citizen_id = ?`, citizenID)
+	return err
 }
 
 // published adds what needs the module (the history partial) to the engine.

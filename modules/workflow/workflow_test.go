@@ -23,6 +23,7 @@ import (
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/auth"
+	"parvis.org/parvis/kernel/citizen"
 	_ "parvis.org/parvis/kernel/builtin"
 	"parvis.org/parvis/kernel/errs"
 	_ "parvis.org/parvis/kernel/jobs"
@@ -781,5 +782,54 @@ func TestResubmitFlat(t *testing.T) {
 		"lieu_address": "là", "adresse_bis": "garde"}
 	if !reflect.DeepEqual(fields, want) {
 		t.Errorf("fields: %v\nwant %v", fields, want)
+	}
+}
+
+// TestCitizenAccountDeleted: when a citizen deletes their account, the requests the engine
+// tracks for it lose the link to the account (nobody else's do); the module contributes
+// this through the kernel's citizen-data extension point.
+func TestCitizenAccountDeleted(t *testing.T) {
+	for _, d := range storetest.Engines() {
+		t.Run(string(d), func(t *testing.T) {
+			f := setup(t, d, false)
+			ctx := context.Background()
+			for id, owner := range map[string]int64{"C1": 4242, "C2": 4242, "C3": 7} {
+				if err := f.s.DB.InTx(ctx, func(tx *store.Tx) error {
+					_, err := f.eng.Attach(ctx, tx, NewResource{Ref: ref(id), OrgID: f.org, Title: id, CitizenID: owner,
+						CitizenEmail: "lea@example.org", Fields: map[string]any{"postcode": "75011"}}, "terrace")
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var provider citizen.DataProvider
+			for _, e := range f.m.Declare().Extensions {
+				if p, ok := e.Value.(citizen.DataProvider); ok && e.Point == kernel.PointCitizenData {
+					provider = p
+				}
+			}
+			if provider == nil {
+				t.Fatal("the module contributes no citizen.DataProvider")
+			}
+			if err := f.s.DB.InTx(ctx, func(tx *store.Tx) error { return provider.Delete(ctx, tx, 4242) }); err != nil {
+				t.Fatal(err)
+			}
+			count := func(q string, args ...any) int {
+				var n int
+				if err := f.s.DB.Read().QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := count(`SELECT COUNT(*) FROM workflow_resources WHERE citizen_id = 4242`); n != 0 {
+				t.Errorf("%d requests still linked to the deleted account", n)
+			}
+			if n := count(`SELECT COUNT(*) FROM workflow_resources WHERE citizen_id = 7`); n != 1 {
+				t.Errorf("another citizen's request: %d linked, want 1", n)
+			}
+			if n := count(`SELECT COUNT(*) FROM workflow_resources`); n != 3 {
+				t.Errorf("%d requests left, want 3 (the requests stay)", n)
+			}
+		})
 	}
 }
