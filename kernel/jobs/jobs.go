@@ -119,6 +119,10 @@ func (m *Module) Provision(ctx context.Context, env *kernel.Env) error {
 	return nil
 }
 
+// RescueAfter is how long a job may stay running before it is considered abandoned (its
+// node died) and retried.
+const RescueAfter = 10 * time.Minute
+
 // Enqueue inserts a job in the caller's transaction. A signed-in agent's organisation is
 // recorded in the job's metadata (unless opts already carry metadata) so that the jobs page
 // shows an organisation's administrators only their own jobs.
@@ -253,6 +257,10 @@ func (m *Module) Start(ctx context.Context) error {
 		FetchPollInterval: m.PollInterval,
 		// Failed jobs stay visible (and retryable) in the back office for a month.
 		DiscardedJobRetentionPeriod: 30 * 24 * time.Hour,
+		// A job left running by a node that died (SIGKILL, power loss) is retried after
+		// this long instead of River's default hour; the longest job timeout (mail
+		// delivery, 2 minutes) leaves a wide margin, so a slow job is never run twice.
+		RescueStuckJobsAfter: RescueAfter,
 	}
 	if cfg.FetchPollInterval > 0 && cfg.FetchPollInterval < 100*time.Millisecond {
 		cfg.FetchCooldown = cfg.FetchPollInterval

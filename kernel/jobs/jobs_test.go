@@ -417,3 +417,26 @@ func TestJobsPage(t *testing.T) {
 		}
 	})
 }
+
+// TestAbandonedJobRescued: a job left running by a node that died (attempted RescueAfter
+// ago and never finished) is taken up again and runs.
+func TestAbandonedJobRescued(t *testing.T) {
+	for _, d := range storetest.Engines() {
+		t.Run(string(d), func(t *testing.T) { abandonedJobRescued(t, d) })
+	}
+}
+
+func abandonedJobRescued(t *testing.T, d store.Dialect) {
+	e := start(t, d)
+	e.enqueue(t, "orphan", true, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	// As the dead node left it: running, attempted long ago.
+	res, err := e.s.DB.Write().ExecContext(context.Background(), `UPDATE river_job SET state = 'running', attempt = 1,
+		attempted_at = ? WHERE kind = 'test.touch'`, time.Now().Add(-jobs.RescueAfter-time.Minute).UTC())
+	if err != nil {
+		t.Fatalf("making the job look abandoned: %v", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("making the job look abandoned: %d rows", n)
+	}
+	e.waitRun(t, "orphan")
+}
