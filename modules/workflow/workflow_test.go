@@ -23,8 +23,8 @@ import (
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/auth"
-	"parvis.org/parvis/kernel/citizen"
 	_ "parvis.org/parvis/kernel/builtin"
+	"parvis.org/parvis/kernel/citizen"
 	"parvis.org/parvis/kernel/errs"
 	_ "parvis.org/parvis/kernel/jobs"
 	_ "parvis.org/parvis/kernel/mail"
