@@ -179,6 +179,7 @@ func (m *Module) Declare() kernel.Parts {
 			bo("GET", "/admin/users/{id}", PermUsers, m.userEdit),
 			bo("POST", "/admin/users/{id}", PermUsers, m.userUpdate),
 			bo("POST", "/admin/users/{id}/active", PermUsers, m.userSetActive),
+			bo("POST", "/admin/users/{id}/totp/reset", PermUsers, m.userResetTOTP),
 
 			bo("GET", "/admin/roles", PermRoles, m.roles),
 			bo("GET", "/admin/roles/new", PermRoles, m.roleNew),

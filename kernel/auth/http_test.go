@@ -541,3 +541,68 @@ func TestTOTPEnrolAndAPITokens(t *testing.T) {
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func itoa(i int64) string { return strings.TrimSpace(sprint(i)) }
+
+// TestResetTOTP: an agent who lost their authenticator is given back a password-only
+// sign-in by a user manager (audited); an administrator's second factor only by an
+// administrator; never one's own through this route; nothing to remove is a clear 409.
+func TestResetTOTP(t *testing.T) {
+	each(t, func(t *testing.T, d store.Dialect) {
+		clk := newClock()
+		s := servertest.New(t, d, servertest.Options{Clock: clk})
+		audit := find[*recAudit](s)
+		org := s.DefaultOrg()
+		withTOTP := func(a *kernel.Agent) {
+			key, _ := totp.Generate(totp.GenerateOpts{Issuer: "Parvis", AccountName: a.Email})
+			if _, err := s.DB.Write().ExecContext(context.Background(), `UPDATE auth_agents SET totp_secret = ? WHERE id = ?`, key.Secret(), a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lost := s.NewAgent(org, "perdu@mairie.fr")
+		withTOTP(lost)
+		boss := s.NewOrgAdmin(org, "admin@mairie.fr")
+		withTOTP(boss)
+		manager := s.NewAgent(org, "rh@mairie.fr", auth.PermUsers)
+		plain := s.NewAgent(org, "sans@mairie.fr")
+		mc := s.ClientAs(manager)
+
+		// The agent's page offers the reset to the manager; the administrator's does not.
+		if page := mc.Get("/admin/users/" + itoa(lost.ID)); !strings.Contains(page.Body, "/totp/reset") {
+			t.Error("the agent's page does not offer the reset")
+		}
+		if page := mc.Get("/admin/users/" + itoa(boss.ID)); strings.Contains(page.Body, "/totp/reset") {
+			t.Error("a user manager is offered to reset an administrator's second factor")
+		}
+		for _, tc := range []struct {
+			name   string
+			c      *servertest.Client
+			id     int64
+			status int
+		}{
+			{"manager, administrator's", mc, boss.ID, 403},
+			{"manager, agent without one", mc, plain.ID, 409},
+			{"manager, own", mc, manager.ID, 400},
+			{"unknown agent", mc, 999999, 404},
+		} {
+			if res := tc.c.Post("/admin/users/"+itoa(tc.id)+"/totp/reset", url.Values{}); res.Status != tc.status {
+				t.Errorf("%s: %d, want %d", tc.name, res.Status, tc.status)
+			}
+		}
+		if res := mc.Post("/admin/users/"+itoa(lost.ID)+"/totp/reset", url.Values{}); res.Status != 303 {
+			t.Fatalf("reset: %d", res.Status)
+		}
+		if !audit.has("rh@mairie.fr users.totp_reset") {
+			t.Error("the reset is not audited")
+		}
+		// The agent now signs in with the password alone.
+		c := s.Client()
+		c.Get("/admin/login")
+		if res := c.Post("/admin/login", url.Values{"email": {"perdu@mairie.fr"}, "password": {servertest.Password}}); res.Status != 303 || res.Location == "/admin/login/totp" {
+			t.Errorf("sign-in after the reset: %d %s", res.Status, res.Location)
+		}
+		// An administrator may reset another administrator's.
+		other := s.NewOrgAdmin(org, "admin2@mairie.fr")
+		if res := s.ClientAs(other).Post("/admin/users/"+itoa(boss.ID)+"/totp/reset", url.Values{}); res.Status != 303 {
+			t.Errorf("administrator resets an administrator's: %d", res.Status)
+		}
+	})
+}

@@ -136,16 +136,17 @@ func isConflict(err error) bool { return errs.CodeOf(err) == errs.Conflict }
 
 // flashes maps the ?done= values of redirects after a change to their message.
 var flashes = map[string]string{
-	"saved":    "kernel.auth.flash.saved",
-	"created":  "kernel.auth.flash.created",
-	"deleted":  "kernel.auth.flash.deleted",
-	"password": "kernel.auth.flash.password",
-	"totp":     "kernel.auth.flash.totp_on",
-	"totp_off": "kernel.auth.flash.totp_off",
-	"revoked":  "kernel.auth.flash.revoked",
-	"out":      "kernel.auth.flash.logged_out",
-	"reset":    "kernel.auth.flash.reset_done",
-	"setup":    "kernel.auth.flash.setup_done",
+	"saved":      "kernel.auth.flash.saved",
+	"created":    "kernel.auth.flash.created",
+	"deleted":    "kernel.auth.flash.deleted",
+	"password":   "kernel.auth.flash.password",
+	"totp":       "kernel.auth.flash.totp_on",
+	"totp_off":   "kernel.auth.flash.totp_off",
+	"totp_reset": "kernel.auth.flash.totp_reset",
+	"revoked":    "kernel.auth.flash.revoked",
+	"out":        "kernel.auth.flash.logged_out",
+	"reset":      "kernel.auth.flash.reset_done",
+	"setup":      "kernel.auth.flash.setup_done",
 }
 
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }

@@ -29,13 +29,16 @@ func (m *Module) users(w http.ResponseWriter, r *http.Request) {
 }
 
 type userFormData struct {
-	ID        int64
-	Agent     AgentRecord
-	Roles     []Option
-	Units     []Option
-	Langs     []Option
-	CanAdmin  bool   // the signed-in agent may grant the organisation administrator flag
-	SetupLink string // shown once after creating an account
+	ID       int64
+	Agent    AgentRecord
+	Roles    []Option
+	Units    []Option
+	Langs    []Option
+	CanAdmin bool // the signed-in agent may grant the organisation administrator flag
+	// CanResetTOTP: the agent shown has a second factor that the signed-in administrator
+	// may remove.
+	CanResetTOTP bool
+	SetupLink    string // shown once after creating an account
 }
 
 func (m *Module) userFormData(r *http.Request, rec AgentRecord) (userFormData, error) {
@@ -61,6 +64,7 @@ func (m *Module) userFormData(r *http.Request, rec AgentRecord) (userFormData, e
 		return d, err
 	}
 	d.CanAdmin = me.OrgAdmin
+	d.CanResetTOTP = rec.ID != 0 && rec.ID != a.ID && rec.TOTPSecret != "" && mayResetTOTP(me, a, rec)
 	return d, nil
 }
 
@@ -244,4 +248,65 @@ func (m *Module) userSetActive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/users?done=saved", http.StatusSeeOther)
+}
+
+// userResetTOTP removes another agent's second factor, for an agent who lost the device
+// holding it: they sign in with their password alone and may enrol again. A user manager
+// may do it for agents, only an organisation administrator for an administrator (and only a
+// superadmin for a superadmin); never on one's own account (the account page does that,
+// with the password). It is recorded in the audit log.
+func (m *Module) userResetTOTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := m.pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	ctx, a, now := r.Context(), kernel.AgentFrom(r.Context()), m.now()
+	if f := m.parse(w, r); f == nil {
+		return
+	}
+	me, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, a.ID)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	if id == a.ID {
+		m.errorPage(w, r, http.StatusBadRequest, "kernel.auth.error.totp_reset_self")
+		return
+	}
+	old, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, id)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	if !mayResetTOTP(me, a, old) {
+		m.errorPage(w, r, http.StatusForbidden, "kernel.auth.error.totp_reset_admin")
+		return
+	}
+	if old.TOTPSecret == "" {
+		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled")
+		return
+	}
+	err = m.st.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := m.st.SetTOTP(ctx, tx, id, "", now); err != nil {
+			return err
+		}
+		return m.audit(ctx, tx, kernel.AuditEntry{Action: "users.totp_reset", ResourceType: "agent", ResourceID: fmt.Sprint(id)})
+	})
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/users?done=totp_reset", http.StatusSeeOther)
+}
+
+// mayResetTOTP: the manager me (signed in as a) may remove target's second factor unless
+// the target outranks them.
+func mayResetTOTP(me AgentRecord, a *kernel.Agent, target AgentRecord) bool {
+	switch {
+	case target.Superadmin:
+		return a.Superadmin
+	case target.OrgAdmin:
+		return me.OrgAdmin || a.Superadmin
+	}
+	return true
 }
