@@ -140,6 +140,7 @@ func (m *Module) logoutAll(w http.ResponseWriter, r *http.Request) {
 type totpData struct {
 	Secret, URI string
 	Enabled     bool
+	CodesLeft   int // unused recovery codes, when enabled
 }
 
 func (m *Module) totpEnrolForm(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +151,12 @@ func (m *Module) totpEnrolForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rec.TOTPSecret != "" {
-		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: web.NewForm(nil), Data: totpData{Enabled: true}})
+		left, err := m.st.RecoveryCodesLeft(r.Context(), m.st.DB.Read(), rec.ID)
+		if err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: web.NewForm(nil), Data: totpData{Enabled: true, CodesLeft: left}})
 		return
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: "Parvis", AccountName: rec.Email})
@@ -186,8 +192,13 @@ func (m *Module) totpEnrol(w http.ResponseWriter, r *http.Request) {
 			Data: totpData{Secret: secret, URI: uri}})
 		return
 	}
+	var codes []string
 	err := m.st.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := m.st.SetTOTP(ctx, tx, a.ID, secret, m.now()); err != nil {
+			return err
+		}
+		var err error
+		if codes, err = m.st.NewRecoveryCodes(ctx, tx, a.ID); err != nil {
 			return err
 		}
 		return m.audit(ctx, tx, kernel.AuditEntry{Action: "users.totp_enable", ResourceType: "agent", ResourceID: fmt.Sprint(a.ID)})
@@ -196,7 +207,8 @@ func (m *Module) totpEnrol(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/account?done=totp", http.StatusSeeOther)
+	// Shown once: the recovery codes to keep, for the day the authenticator is lost.
+	m.showRecoveryCodes(w, r, codes)
 }
 
 func (m *Module) totpDisable(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +227,8 @@ func (m *Module) totpDisable(w http.ResponseWriter, r *http.Request) {
 		f.Fail("current", "kernel.auth.error.current_password")
 	}
 	if !f.Valid() {
-		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: f, Status: http.StatusBadRequest, Data: totpData{Enabled: rec.TOTPSecret != ""}})
+		left, _ := m.st.RecoveryCodesLeft(ctx, m.st.DB.Read(), a.ID)
+		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: f, Status: http.StatusBadRequest, Data: totpData{Enabled: rec.TOTPSecret != "", CodesLeft: left}})
 		return
 	}
 	err = m.st.DB.InTx(ctx, func(tx *store.Tx) error {

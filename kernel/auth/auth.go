@@ -170,6 +170,7 @@ func (m *Module) Declare() kernel.Parts {
 			bo("GET", "/admin/account/totp", kernel.PermAnyAgent, m.totpEnrolForm),
 			bo("POST", "/admin/account/totp", kernel.PermAnyAgent, m.totpEnrol),
 			bo("POST", "/admin/account/totp/disable", kernel.PermAnyAgent, m.totpDisable),
+			bo("POST", "/admin/account/totp/codes", kernel.PermAnyAgent, m.newRecoveryCodes),
 			bo("POST", "/admin/account/tokens", PermTokens, m.createAPIToken),
 			bo("POST", "/admin/account/tokens/{id}/revoke", kernel.PermAnyAgent, m.revokeAPIToken),
 

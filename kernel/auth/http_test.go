@@ -492,8 +492,9 @@ func TestTOTPEnrolAndAPITokens(t *testing.T) {
 			t.Fatalf("wrong enrolment code: %d", res.Status)
 		}
 		code, _ := totp.GenerateCode(m[1], clk.Now())
-		if res := c.Post("/admin/account/totp", url.Values{"secret": {m[1]}, "code": {code}}); res.Status != 303 {
-			t.Fatalf("enrolment: %d", res.Status)
+		// Turned on: the recovery codes are shown, once.
+		if res := c.Post("/admin/account/totp", url.Values{"secret": {m[1]}, "code": {code}}); res.Status != 200 || len(recoveryCodeRe.FindAllString(res.Body, -1)) != 10 {
+			t.Fatalf("enrolment: %d, %d recovery codes shown", res.Status, len(recoveryCodeRe.FindAllString(res.Body, -1)))
 		}
 		c2 := s.Client()
 		c2.Get("/admin/login")
@@ -603,6 +604,107 @@ func TestResetTOTP(t *testing.T) {
 		other := s.NewOrgAdmin(org, "admin2@mairie.fr")
 		if res := s.ClientAs(other).Post("/admin/users/"+itoa(boss.ID)+"/totp/reset", url.Values{}); res.Status != 303 {
 			t.Errorf("administrator resets an administrator's: %d", res.Status)
+		}
+	})
+}
+
+var recoveryCodeRe = regexp.MustCompile(`<code class="pv-code">([0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5})</code>`)
+
+// TestRecoveryCodes: an agent who turns two-step verification on gets ten one-time codes;
+// each signs them in once in place of the authenticator (typed in any case, with or
+// without its dash), is audited, and counts down on the account page; new codes replace
+// the old; turning the second factor off, or an administrator's reset, removes them.
+func TestRecoveryCodes(t *testing.T) {
+	each(t, func(t *testing.T, d store.Dialect) {
+		clk := newClock()
+		s := servertest.New(t, d, servertest.Options{Clock: clk})
+		audit := find[*recAudit](s)
+		org := s.DefaultOrg()
+		a := s.NewAgent(org, "agent@mairie.fr")
+		c := s.Client()
+		c.LoginAgent("agent@mairie.fr", servertest.Password)
+		enrol := func() []string {
+			t.Helper()
+			page := c.Get("/admin/account/totp")
+			m := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(page.Body)
+			if m == nil {
+				t.Fatal("no secret on the enrolment page")
+			}
+			code, _ := totp.GenerateCode(m[1], clk.Now())
+			res := c.Post("/admin/account/totp", url.Values{"secret": {m[1]}, "code": {code}})
+			var codes []string
+			for _, mm := range recoveryCodeRe.FindAllStringSubmatch(res.Body, -1) {
+				codes = append(codes, mm[1])
+			}
+			if res.Status != 200 || len(codes) != 10 || res.Header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("enrolment: %d, %d codes, Cache-Control %q", res.Status, len(codes), res.Header.Get("Cache-Control"))
+			}
+			return codes
+		}
+		codes := enrol()
+		signIn := func(code string) *servertest.Response {
+			t.Helper()
+			c2 := s.Client()
+			c2.Get("/admin/login")
+			if res := c2.Post("/admin/login", url.Values{"email": {"agent@mairie.fr"}, "password": {servertest.Password}}); !strings.HasPrefix(res.Location, "/admin/login/totp") {
+				t.Fatalf("password step: %d %s", res.Status, res.Location)
+			}
+			c2.Get("/admin/login/totp")
+			return c2.Post("/admin/login/totp", url.Values{"code": {code}, "next": {"/admin/account"}})
+		}
+		if res := signIn(strings.ToUpper(strings.ReplaceAll(codes[0], "-", " "))); res.Status != 303 || res.Location != "/admin/account" {
+			t.Fatalf("sign-in with a recovery code: %d %s", res.Status, res.Location)
+		}
+		if !audit.has("agent@mairie.fr users.recovery_code_used") {
+			t.Error("the use of a recovery code is not audited")
+		}
+		for _, tc := range []struct{ name, code string }{
+			{"the same code again", codes[0]},
+			{"a code that was never given", "00000-00000"},
+			{"not a code at all", "pas un code"},
+		} {
+			if res := signIn(tc.code); res.Status != 401 {
+				t.Errorf("%s: %d, want 401", tc.name, res.Status)
+			}
+		}
+		if page := c.Get("/admin/account/totp"); !strings.Contains(page.Body, "inutilisés : 9.") && !strings.Contains(page.Body, "recovery codes: 9.") {
+			t.Errorf("the page does not count 9 codes left")
+		}
+		// New codes (password required) replace the old ones.
+		if res := c.Post("/admin/account/totp/codes", url.Values{"current_codes": {"wrong password!"}}); res.Status != 400 {
+			t.Errorf("new codes with a wrong password: %d", res.Status)
+		}
+		res := c.Post("/admin/account/totp/codes", url.Values{"current_codes": {servertest.Password}})
+		fresh := recoveryCodeRe.FindAllStringSubmatch(res.Body, -1)
+		if res.Status != 200 || len(fresh) != 10 {
+			t.Fatalf("new codes: %d, %d shown", res.Status, len(fresh))
+		}
+		if res := signIn(codes[1]); res.Status != 401 {
+			t.Errorf("an old code after new ones were made: %d", res.Status)
+		}
+		if res := signIn(fresh[0][1]); res.Status != 303 {
+			t.Errorf("a new code: %d", res.Status)
+		}
+		left := func() int {
+			n, err := (&auth.Store{DB: s.DB}).RecoveryCodesLeft(context.Background(), s.DB.Read(), a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Turning it off removes them; an administrator's reset too.
+		if res := c.Post("/admin/account/totp/disable", url.Values{"current": {servertest.Password}}); res.Status != 303 {
+			t.Fatalf("turning off: %d", res.Status)
+		}
+		if n := left(); n != 0 {
+			t.Errorf("%d codes left after turning two-step verification off", n)
+		}
+		enrol()
+		if res := s.ClientAs(s.NewOrgAdmin(org, "admin@mairie.fr")).Post("/admin/users/"+itoa(a.ID)+"/totp/reset", url.Values{}); res.Status != 303 {
+			t.Fatalf("administrator's reset: %d", res.Status)
+		}
+		if n := left(); n != 0 {
+			t.Errorf("%d codes left after an administrator's reset", n)
 		}
 	})
 }

@@ -201,6 +201,9 @@ func (m *Module) totpStep(secret, code string) int64 {
 // errTOTPReused: the code's step was already used to sign in.
 var errTOTPReused = errors.New("totp code already used")
 
+// errNoRecoveryCode: the code given is none of the agent's unused recovery codes.
+var errNoRecoveryCode = errors.New("not a recovery code")
+
 func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 	f := m.parse(w, r)
 	if f == nil {
@@ -243,7 +246,34 @@ func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	step := m.totpStep(a.TOTPSecret, f.Get("code"))
 	if step < 0 {
-		badCode()
+		// Not the authenticator's code: perhaps one of the agent's recovery codes.
+		if normRecoveryCode(f.Get("code")) == "" {
+			badCode()
+			return
+		}
+		token, err := m.newSession(r, a.ID, stageOK, m.MaxAge, func(tx *store.Tx) error {
+			used, err := m.st.UseRecoveryCode(ctx, tx, a.ID, f.Get("code"), now)
+			if err != nil {
+				return err
+			}
+			if !used {
+				return errNoRecoveryCode // the session is not created
+			}
+			if err := m.auditRecoveryUse(ctx, tx, a); err != nil {
+				return err
+			}
+			return m.st.ClearFailures(ctx, tx, "account", a.Email)
+		})
+		if errors.Is(err, errNoRecoveryCode) {
+			badCode()
+			return
+		}
+		if err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		m.setCookie(w, token, m.MaxAge)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	token, err := m.newSession(r, a.ID, stageOK, m.MaxAge, func(tx *store.Tx) error {

@@ -405,7 +405,11 @@ func (s *Store) SetPassword(ctx context.Context, tx *store.Tx, agentID int64, ha
 // SetTOTP stores (or clears, with "") the TOTP secret.
 func (s *Store) SetTOTP(ctx context.Context, tx *store.Tx, agentID int64, secret string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE auth_agents SET totp_secret = ?, updated_at = ? WHERE id = ?`, secret, now, agentID)
-	return affected(res, err, "kernel.auth.error.user_not_found")
+	if err := affected(res, err, "kernel.auth.error.user_not_found"); err != nil {
+		return err
+	}
+	// The recovery codes belonged to the second factor being replaced or removed.
+	return s.DeleteRecoveryCodes(ctx, tx, agentID)
 }
 
 // SetActive activates or deactivates an agent; deactivation also ends its sessions.

@@ -8,6 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/browsertest"
@@ -91,6 +94,25 @@ func TestBrowserFirstLogin(t *testing.T) {
 		t.Fatalf("after login at %s, want /admin/", got)
 	}
 	checkPage(t, b, "back-office-home", "/admin/", "/admin/")
+
+	// Two-step verification turned on: the recovery codes page, then the settings page with
+	// its two forms, both accessible.
+	if status := b.Go("/admin/account/totp"); status != http.StatusOK {
+		t.Fatalf("two-step verification page: %d", status)
+	}
+	b.Axe()
+	code, err := totp.GenerateCode(b.Text("#totp-secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Fill("#f-code", code)
+	b.SubmitForm("#f-code")
+	if n := b.Count("main li code"); n != 10 {
+		t.Fatalf("%d recovery codes shown, want 10", n)
+	}
+	b.Axe()
+	b.Go("/admin/account/totp")
+	b.Axe()
 }
 
 // TestBrowserAgentWithRole: an administrator creates a unit, a role granting one
