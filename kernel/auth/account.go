@@ -77,11 +77,8 @@ func (m *Module) changePassword(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	f.Require("current")
+	checkCurrent(f, "current", rec.PasswordHash)
 	pw := newPassword(f, rec.Email)
-	if f.Get("current") != "" && !CheckPassword(rec.PasswordHash, f.Values.Get("current")) {
-		f.Fail("current", "kernel.auth.error.current_password")
-	}
 	if !f.Valid() {
 		d, err := m.accountData(r)
 		if err != nil {
@@ -137,6 +134,26 @@ func (m *Module) logoutAll(w http.ResponseWriter, r *http.Request) {
 
 // ---- TOTP enrolment
 
+// checkCurrent requires the agent's current password in field.
+func checkCurrent(f *web.Form, field, hash string) {
+	f.Require(field)
+	if f.Get(field) != "" && !CheckPassword(hash, f.Values.Get(field)) {
+		f.Fail(field, "kernel.auth.error.current_password")
+	}
+}
+
+// showTOTPSettings renders the two-step verification page of an agent who has it on: turning
+// it off, and the recovery codes left.
+func (m *Module) showTOTPSettings(w http.ResponseWriter, r *http.Request, f *web.Form, status int, agentID int64) {
+	left, err := m.st.RecoveryCodesLeft(r.Context(), m.st.DB.Read(), agentID)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: f, Status: status,
+		Data: totpData{Enabled: true, CodesLeft: left}})
+}
+
 type totpData struct {
 	Secret, URI string
 	Enabled     bool
@@ -151,12 +168,7 @@ func (m *Module) totpEnrolForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rec.TOTPSecret != "" {
-		left, err := m.st.RecoveryCodesLeft(r.Context(), m.st.DB.Read(), rec.ID)
-		if err != nil {
-			m.fail(w, r, err)
-			return
-		}
-		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: web.NewForm(nil), Data: totpData{Enabled: true, CodesLeft: left}})
+		m.showTOTPSettings(w, r, web.NewForm(nil), http.StatusOK, rec.ID)
 		return
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: "Parvis", AccountName: rec.Email})
@@ -222,13 +234,13 @@ func (m *Module) totpDisable(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	f.Require("current")
-	if f.Get("current") != "" && !CheckPassword(rec.PasswordHash, f.Values.Get("current")) {
-		f.Fail("current", "kernel.auth.error.current_password")
+	if rec.TOTPSecret == "" {
+		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled_self")
+		return
 	}
+	checkCurrent(f, "current", rec.PasswordHash)
 	if !f.Valid() {
-		left, _ := m.st.RecoveryCodesLeft(ctx, m.st.DB.Read(), a.ID)
-		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: f, Status: http.StatusBadRequest, Data: totpData{Enabled: rec.TOTPSecret != "", CodesLeft: left}})
+		m.showTOTPSettings(w, r, f, http.StatusBadRequest, a.ID)
 		return
 	}
 	err = m.st.DB.InTx(ctx, func(tx *store.Tx) error {

@@ -198,11 +198,9 @@ func (m *Module) totpStep(secret, code string) int64 {
 	return -1
 }
 
-// errTOTPReused: the code's step was already used to sign in.
-var errTOTPReused = errors.New("totp code already used")
-
-// errNoRecoveryCode: the code given is none of the agent's unused recovery codes.
-var errNoRecoveryCode = errors.New("not a recovery code")
+// errCodeRefused: the code's step was already used to sign in, or the code is none of the
+// agent's unused recovery codes.
+var errCodeRefused = errors.New("second-factor code refused")
 
 func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 	f := m.parse(w, r)
@@ -244,50 +242,43 @@ func (m *Module) totpLogin(w http.ResponseWriter, r *http.Request) {
 		page.Status = http.StatusUnauthorized
 		m.render(w, r, page)
 	}
-	step := m.totpStep(a.TOTPSecret, f.Get("code"))
-	if step < 0 {
-		// Not the authenticator's code: perhaps one of the agent's recovery codes.
-		if normRecoveryCode(f.Get("code")) == "" {
-			badCode()
-			return
+	// The authenticator's code moves the agent's last step (a code signs in once; of two
+	// logins racing with one code, only one moves it); else it may be one of the agent's
+	// recovery codes, spent by the same transaction that opens the session.
+	var spend func(tx *store.Tx) error
+	if step := m.totpStep(a.TOTPSecret, f.Get("code")); step >= 0 {
+		spend = func(tx *store.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE auth_agents SET totp_step = ? WHERE id = ? AND totp_step < ?`, step, a.ID, step)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return errCodeRefused
+			}
+			return nil
 		}
-		token, err := m.newSession(r, a.ID, stageOK, m.MaxAge, func(tx *store.Tx) error {
+	} else if normRecoveryCode(f.Get("code")) != "" {
+		spend = func(tx *store.Tx) error {
 			used, err := m.st.UseRecoveryCode(ctx, tx, a.ID, f.Get("code"), now)
 			if err != nil {
 				return err
 			}
 			if !used {
-				return errNoRecoveryCode // the session is not created
+				return errCodeRefused
 			}
-			if err := m.auditRecoveryUse(ctx, tx, a); err != nil {
-				return err
-			}
-			return m.st.ClearFailures(ctx, tx, "account", a.Email)
-		})
-		if errors.Is(err, errNoRecoveryCode) {
-			badCode()
-			return
+			return m.auditRecoveryUse(ctx, tx, a)
 		}
-		if err != nil {
-			m.fail(w, r, err)
-			return
-		}
-		m.setCookie(w, token, m.MaxAge)
-		http.Redirect(w, r, next, http.StatusSeeOther)
+	} else {
+		badCode()
 		return
 	}
 	token, err := m.newSession(r, a.ID, stageOK, m.MaxAge, func(tx *store.Tx) error {
-		// Conditional: of two logins racing with one code, only one moves the step.
-		res, err := tx.ExecContext(ctx, `UPDATE auth_agents SET totp_step = ? WHERE id = ? AND totp_step < ?`, step, a.ID, step)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errTOTPReused
+		if err := spend(tx); err != nil {
+			return err // the session is not created
 		}
 		return m.st.ClearFailures(ctx, tx, "account", a.Email)
 	})
-	if errors.Is(err, errTOTPReused) {
+	if errors.Is(err, errCodeRefused) {
 		badCode()
 		return
 	}

@@ -132,18 +132,9 @@ func (m *Module) newRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled_self")
 		return
 	}
-	f.Require("current_codes")
-	if f.Get("current_codes") != "" && !CheckPassword(rec.PasswordHash, f.Values.Get("current_codes")) {
-		f.Fail("current_codes", "kernel.auth.error.current_password")
-	}
+	checkCurrent(f, "current_codes", rec.PasswordHash)
 	if !f.Valid() {
-		left, err := m.st.RecoveryCodesLeft(ctx, m.st.DB.Read(), a.ID)
-		if err != nil {
-			m.fail(w, r, err)
-			return
-		}
-		m.render(w, r, web.Page{Name: "totp_enrol.html", Title: "kernel.auth.totp.enrol_title", Form: f, Status: http.StatusBadRequest,
-			Data: totpData{Enabled: true, CodesLeft: left}})
+		m.showTOTPSettings(w, r, f, http.StatusBadRequest, a.ID)
 		return
 	}
 	var codes []string
