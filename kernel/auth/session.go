@@ -96,26 +96,25 @@ func (s *Store) purgeSessions(ctx context.Context, q store.Querier, now time.Tim
 
 // ---- login throttling, in the database so that it holds across nodes
 
-// Failures counts failed logins of kind ("account" or "ip") for key since a time.
+// attempts keeps the failures (store.Attempts), scoped "kind:key".
+var attempts = store.Attempts{Table: "auth_attempts"}
+
+// Failures counts failed logins of kind ("account", "ip" or "reset") for key since a time.
 func (s *Store) Failures(ctx context.Context, q store.Querier, kind, key string, since time.Time) (int, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_login_failures WHERE kind = ? AND key = ? AND at > ?`, kind, key, since).Scan(&n)
-	return n, err
+	return attempts.Count(ctx, q, kind+":"+key, since)
 }
 
 // AddFailure records a failed login; old records are dropped on the way.
 func (s *Store) AddFailure(ctx context.Context, tx *store.Tx, kind, key string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM auth_login_failures WHERE at < ?`, now.Add(-24*time.Hour)); err != nil {
+	if err := attempts.Purge(ctx, tx, now.Add(-24*time.Hour)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO auth_login_failures (kind, key, at) VALUES (?, ?, ?)`, kind, key, now)
-	return err
+	return attempts.Add(ctx, tx, kind+":"+key, now)
 }
 
 // ClearFailures forgets failures of key (after a successful login or a password reset).
 func (s *Store) ClearFailures(ctx context.Context, tx *store.Tx, kind, key string) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM auth_login_failures WHERE kind = ? AND key = ?`, kind, key)
-	return err
+	return attempts.Clear(ctx, tx, kind+":"+key)
 }
 
 // ---- one-time tokens (password reset, first setup)

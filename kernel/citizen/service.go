@@ -98,12 +98,13 @@ func hashToken(raw string) string { return ktoken.Hash(raw) }
 // throttle refuses with TooMany when scope had max attempts or more within window.
 func (m *Module) throttle(ctx context.Context, q store.Querier, scope string, max int, window time.Duration) error {
 	now := m.now()
-	n, oldest, err := countAttempts(ctx, q, scope, now.Add(-window))
-	if err != nil {
+	n, err := attempts.Count(ctx, q, scope, now.Add(-window))
+	if err != nil || n < max {
 		return err
 	}
-	if n < max {
-		return nil
+	oldest, err := attempts.Oldest(ctx, q, scope, now.Add(-window))
+	if err != nil {
+		return err
 	}
 	wait := oldest.Add(window).Sub(now)
 	mins := int((wait + time.Minute - 1) / time.Minute)
@@ -123,11 +124,11 @@ func (m *Module) mailAllowed(ctx context.Context, tx *store.Tx, email, addr stri
 		if err := m.throttle(ctx, tx, "mailip:"+addr, maxMailsAddress, mailWindow); err != nil {
 			return err
 		}
-		if err := addAttempt(ctx, tx, "mailip:"+addr, m.now()); err != nil {
+		if err := attempts.Add(ctx, tx, "mailip:"+addr, m.now()); err != nil {
 			return err
 		}
 	}
-	return addAttempt(ctx, tx, "mail:"+email, m.now())
+	return attempts.Add(ctx, tx, "mail:"+email, m.now())
 }
 
 func (m *Module) link(path, raw string) string {
@@ -291,10 +292,10 @@ func (m *Module) Login(ctx context.Context, email, password, addr string) (Accou
 	if err != nil || a.passwordHash == "" || !ok {
 		now := m.now()
 		werr := m.db.InTx(ctx, func(tx *store.Tx) error {
-			if err := addAttempt(ctx, tx, acctScope, now); err != nil {
+			if err := attempts.Add(ctx, tx, acctScope, now); err != nil {
 				return err
 			}
-			return addAttempt(ctx, tx, addrScope, now)
+			return attempts.Add(ctx, tx, addrScope, now)
 		})
 		if werr != nil {
 			return Account{}, werr
@@ -314,7 +315,7 @@ func (m *Module) Login(ctx context.Context, email, password, addr string) (Accou
 		}
 		return Account{}, errs.OnField(errs.Forbidden, "email", errNotVerified)
 	}
-	if err := clearAttempts(ctx, m.db.Write(), acctScope); err != nil {
+	if err := attempts.Clear(ctx, m.db.Write(), acctScope); err != nil {
 		return Account{}, err
 	}
 	return a, nil

@@ -3,7 +3,6 @@ package citizen
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -258,39 +257,8 @@ func useToken(ctx context.Context, q store.Querier, hash string, now time.Time) 
 	return mustAffect(res, "unused citizen token")
 }
 
-func addAttempt(ctx context.Context, q store.Querier, scope string, at time.Time) error {
-	if _, err := q.ExecContext(ctx, `INSERT INTO citizen_attempts (scope, at) VALUES (?, ?)`, scope, at); err != nil {
-		return fmt.Errorf("insert attempt: %w", err)
-	}
-	return nil
-}
-
-// countAttempts returns how many attempts of scope happened since, and the oldest of them.
-func countAttempts(ctx context.Context, q store.Querier, scope string, since time.Time) (int, time.Time, error) {
-	var (
-		n      int
-		oldest sql.NullTime
-	)
-	// MIN over a TIMESTAMP column comes back as text on SQLite, so take the oldest row instead.
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM citizen_attempts WHERE scope = ? AND at > ?`, scope, since).Scan(&n); err != nil {
-		return 0, time.Time{}, fmt.Errorf("count attempts: %w", err)
-	}
-	if n == 0 {
-		return 0, time.Time{}, nil
-	}
-	err := q.QueryRowContext(ctx, `SELECT at FROM citizen_attempts WHERE scope = ? AND at > ? ORDER BY at LIMIT 1`, scope, since).Scan(&oldest)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, time.Time{}, fmt.Errorf("oldest attempt: %w", err)
-	}
-	return n, oldest.Time.UTC(), nil
-}
-
-func clearAttempts(ctx context.Context, q store.Querier, scope string) error {
-	if _, err := q.ExecContext(ctx, `DELETE FROM citizen_attempts WHERE scope = ?`, scope); err != nil {
-		return fmt.Errorf("clear attempts: %w", err)
-	}
-	return nil
-}
+// attempts counts sign-in failures and mails asked for, per scope (store.Attempts).
+var attempts = store.Attempts{Table: "citizen_attempts"}
 
 // purge removes expired sessions, tokens and old attempts; run now and then on a write.
 func purge(ctx context.Context, q store.Querier, now time.Time) error {
@@ -300,13 +268,12 @@ func purge(ctx context.Context, q store.Querier, now time.Time) error {
 	}{
 		{`DELETE FROM citizen_sessions WHERE expires_at < ?`, now},
 		{`DELETE FROM citizen_tokens WHERE expires_at < ?`, now.Add(-24 * time.Hour)},
-		{`DELETE FROM citizen_attempts WHERE at < ?`, now.Add(-24 * time.Hour)},
 	} {
 		if _, err := q.ExecContext(ctx, s.sql, s.at); err != nil {
 			return fmt.Errorf("purge: %w", err)
 		}
 	}
-	return nil
+	return attempts.Purge(ctx, q, now.Add(-24*time.Hour))
 }
 
 func identityAccount(ctx context.Context, q store.Querier, provider, subject string) (int64, error) {

@@ -146,7 +146,7 @@ func TestStore(t *testing.T) {
 
 		t.Run("attempts count within the window", func(t *testing.T) {
 			for i := range 4 {
-				if err := addAttempt(ctx, q, "login:x", now.Add(time.Duration(i)*time.Minute)); err != nil {
+				if err := attempts.Add(ctx, q, "login:x", now.Add(time.Duration(i)*time.Minute)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -159,15 +159,16 @@ func TestStore(t *testing.T) {
 				{now.Add(90 * time.Second), 2, now.Add(2 * time.Minute)},
 				{now.Add(time.Hour), 0, time.Time{}},
 			} {
-				n, oldest, err := countAttempts(ctx, db.Read(), "login:x", tc.since)
-				if err != nil || n != tc.n || !oldest.Equal(tc.oldest) {
+				n, err := attempts.Count(ctx, db.Read(), "login:x", tc.since)
+				oldest, err2 := attempts.Oldest(ctx, db.Read(), "login:x", tc.since)
+				if err != nil || err2 != nil || n != tc.n || !oldest.Equal(tc.oldest) {
 					t.Fatalf("since %v: %d, %v, %v; want %d, %v", tc.since, n, oldest, err, tc.n, tc.oldest)
 				}
 			}
-			if err := clearAttempts(ctx, q, "login:x"); err != nil {
+			if err := attempts.Clear(ctx, q, "login:x"); err != nil {
 				t.Fatal(err)
 			}
-			if n, _, _ := countAttempts(ctx, db.Read(), "login:x", now.Add(-time.Hour)); n != 0 {
+			if n, _ := attempts.Count(ctx, db.Read(), "login:x", now.Add(-time.Hour)); n != 0 {
 				t.Fatalf("after clear: %d", n)
 			}
 		})
