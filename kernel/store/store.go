@@ -183,6 +183,11 @@ func (q Q) stmt(ctx context.Context, s string, multi bool) (*sql.Stmt, *stmtEntr
 	if multi {
 		return nil, nil
 	}
+	// A statement bound once serves the whole transaction (a transaction running the same
+	// statements many times, as a group of bookings does, binds each once).
+	if st := q.tx.bound[s]; st != nil {
+		return st, nil
+	}
 	e, want := q.c.lookup(s)
 	if e == nil {
 		if want {
@@ -192,6 +197,10 @@ func (q Q) stmt(ctx context.Context, s string, multi bool) (*sql.Stmt, *stmtEntr
 	}
 	st := q.tx.Raw.StmtContext(ctx, e.st)
 	q.c.release(e) // the transaction's statement holds its parent until the transaction ends
+	if q.tx.bound == nil {
+		q.tx.bound = map[string]*sql.Stmt{}
+	}
+	q.tx.bound[s] = st
 	return st, nil
 }
 
@@ -241,7 +250,8 @@ type Tx struct {
 	Raw     *sql.Tx
 	Dialect Dialect
 	after   []func()
-	missed  []string // statements to prepare once the transaction has ended
+	missed  []string             // statements to prepare once the transaction has ended
+	bound   map[string]*sql.Stmt // prepared statements bound to this transaction, by text
 }
 
 // AfterCommit runs f once the transaction has committed (never if it rolls back): the place

@@ -81,7 +81,7 @@ type Module struct {
 	tokenKey []byte
 	kick     chan struct{}
 	notify   notifier
-	stmts    stmtCache
+	booking  booking
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -226,7 +226,6 @@ func (m *Module) Sweep(ctx context.Context) {
 
 // Stop ends the sweep and the notifier.
 func (m *Module) Stop(context.Context) error {
-	defer m.closeStmts()
 	if m.stop != nil {
 		close(m.stop)
 		m.wg.Wait()

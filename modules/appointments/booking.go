@@ -355,7 +355,7 @@ func (m *Module) take(ctx context.Context, tx *store.Tx, slotID int64, overbook 
 		q += sqlTakeSame
 		args = append(args, want.ServiceID, want.PlaceID, want.Start.Unix(), want.End.Unix())
 	}
-	res, err := m.txExec(ctx, tx, q, args...)
+	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return false, fmt.Errorf("take slot: %w", err)
 	}
@@ -585,14 +585,14 @@ func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, svc 
 			d.Email, d.Phone, d.Name, mustJSON(d.Answers), strings.Join(ants, ","), d.CitizenID, d.AgentID, cancelHash, manageHash}
 		if tx.Dialect == store.SQLite {
 			// No RETURNING: the row ID comes with the result, without a result set.
-			res, err := m.txExec(ctx, tx, sqlInsertBook, args...)
+			res, err := tx.ExecContext(ctx, sqlInsertBook, args...)
 			if err == nil {
 				a.ID, err = res.LastInsertId()
 			}
 			if err != nil {
 				return nil, fmt.Errorf("insert appointment: %w", err)
 			}
-		} else if err := m.txQueryRow(ctx, tx, sqlInsertBook+` RETURNING id`, args...).Scan(&a.ID); err != nil {
+		} else if err := tx.QueryRowContext(ctx, sqlInsertBook+` RETURNING id`, args...).Scan(&a.ID); err != nil {
 			return nil, fmt.Errorf("insert appointment: %w", err)
 		}
 	}
@@ -601,7 +601,7 @@ func (m *Module) holdTx(ctx context.Context, tx *store.Tx, req HoldRequest, svc 
 	for _, id := range ids {
 		args = append(args, a.ID, id)
 	}
-	if _, err := m.txExec(ctx, tx, sqlLinks(len(ids)), args...); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlLinks(len(ids)), args...); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -725,7 +725,6 @@ func (m *Module) Confirm(ctx context.Context, holdToken string, d Details) (*App
 // SQLite the bookings arriving together share one write transaction (perf_book.go); on
 // PostgreSQL a one-slot booking is one round trip, its commit included.
 func (m *Module) Book(ctx context.Context, req HoldRequest, d Details) (*Appointment, error) {
-	m.prepareBooking(ctx)
 	s, svc, err := m.prepare(ctx, req)
 	if err != nil {
 		return nil, err
@@ -814,7 +813,7 @@ func (m *Module) confirmedTx(ctx context.Context, tx *store.Tx, a *Appointment, 
 	for _, p := range persons {
 		args = append(args, a.ID, need, p[0], p[1])
 	}
-	res, err := m.txExec(ctx, tx, sqlPersons(len(persons)), args...)
+	res, err := tx.ExecContext(ctx, sqlPersons(len(persons)), args...)
 	if err != nil {
 		return fmt.Errorf("persons: %w", err)
 	}
@@ -890,7 +889,7 @@ func (m *Module) lockPerson(ctx context.Context, tx *store.Tx, svc *Service, ema
 func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, svc *Service, now time.Time) error {
 	if svc.MaxUpcoming > 0 {
 		var n int
-		if err := m.txQueryRow(ctx, tx, sqlRuleUpcoming, a.Email, svc.ID, now, a.ID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlRuleUpcoming, a.Email, svc.ID, now, a.ID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= svc.MaxUpcoming {
@@ -899,7 +898,7 @@ func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, s
 	}
 	if svc.MaxUpcomingCategory > 0 {
 		var n int
-		if err := m.txQueryRow(ctx, tx, sqlRuleCategory, a.Email, now, a.ID, svc.CategoryID).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlRuleCategory, a.Email, now, a.ID, svc.CategoryID).Scan(&n); err != nil {
 			return err
 		}
 		if n >= svc.MaxUpcomingCategory {
@@ -909,7 +908,7 @@ func (m *Module) checkRules(ctx context.Context, tx *store.Tx, a *Appointment, s
 	if svc.MinGapDays > 0 {
 		gap := time.Duration(svc.MinGapDays) * 24 * time.Hour
 		var n int
-		if err := m.txQueryRow(ctx, tx, sqlRuleGap, a.Email, svc.ID, a.ID, a.Start.Add(-gap), a.Start.Add(gap)).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlRuleGap, a.Email, svc.ID, a.ID, a.Start.Add(-gap), a.Start.Add(gap)).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {

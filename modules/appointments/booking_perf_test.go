@@ -85,7 +85,7 @@ func TestGroupCommitKeepsEachBookingApart(t *testing.T) {
 		}
 		checkAccounting(t, f)
 		if f.DB.Dialect == store.SQLite {
-			g := &f.m.stmts.group
+			g := &f.m.booking.group
 			if g.bookings.Load() != int64(len(attempts)) || g.batches.Load() >= g.bookings.Load() {
 				t.Errorf("%d bookings in %d transactions: want %d bookings sharing transactions", g.bookings.Load(), g.batches.Load(), len(attempts))
 			}

@@ -44,7 +44,7 @@ import (
 
 // book runs one booking.
 func (m *Module) book(ctx context.Context, req HoldRequest, d Details, svc *Service, s Slot) (*Appointment, error) {
-	if m.db.Dialect == store.Postgres && !m.stmts.general && max(req.Units, 1)*svc.SlotsPerUnit == 1 && !req.Overbook && req.ReplacesID == 0 {
+	if m.db.Dialect == store.Postgres && !m.booking.general && max(req.Units, 1)*svc.SlotsPerUnit == 1 && !req.Overbook && req.ReplacesID == 0 {
 		if a, done, err := m.bookPipelined(ctx, req, d, svc, s); done {
 			return a, err
 		}
@@ -97,7 +97,7 @@ const maxBatch = 128
 // grouped runs run in the next batch and returns once that batch is committed (or failed).
 func (m *Module) grouped(ctx context.Context, run func(ctx context.Context, tx *store.Tx) error) error {
 	r := &bookReq{ctx: ctx, run: run, done: make(chan struct{})}
-	g := &m.stmts.group
+	g := &m.booking.group
 	g.mu.Lock()
 	if g.busy {
 		g.queue = append(g.queue, r)
@@ -125,7 +125,7 @@ func (m *Module) grouped(ctx context.Context, run func(ctx context.Context, tx *
 // the work from one goroutine to the next (on a busy machine, each hand-over waited for the
 // scheduler), then stops until the next write.
 func (m *Module) groupWorker() {
-	g := &m.stmts.group
+	g := &m.booking.group
 	for {
 		g.mu.Lock()
 		n := min(len(g.queue), maxBatch)
@@ -161,9 +161,9 @@ func (m *Module) runBatchSafe(batch []*bookReq) {
 
 // runBatch runs every write of the batch in one transaction, each in its savepoint.
 func (m *Module) runBatch(batch []*bookReq) {
-	m.stmts.group.batches.Add(1)
-	m.stmts.group.bookings.Add(int64(len(batch)))
-	defer func(t0 time.Time) { m.stmts.group.batchNanos.Add(int64(time.Since(t0))) }(time.Now())
+	m.booking.group.batches.Add(1)
+	m.booking.group.bookings.Add(int64(len(batch)))
+	defer func(t0 time.Time) { m.booking.group.batchNanos.Add(int64(time.Since(t0))) }(time.Now())
 	// The transaction is the batch's: a client going away must not roll back the others.
 	// Its context has no end: with one, the SQLite driver starts a goroutine to watch it
 	// for every statement (a tenth of a booking's cost), and no statement of the batch
@@ -194,17 +194,17 @@ func (m *Module) runBatch(batch []*bookReq) {
 				done[i] = r.err == nil
 				return r.err
 			}
-			if _, err := m.txExec(ctx, tx, sqlSavepoint); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlSavepoint); err != nil {
 				return err
 			}
 			if r.err = r.run(ctx, tx); r.err != nil {
-				if _, err := m.txExec(ctx, tx, sqlRollback); err != nil {
+				if _, err := tx.ExecContext(ctx, sqlRollback); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w (after %v)", err, r.err)
 				}
 			} else {
 				done[i] = true
 			}
-			if _, err := m.txExec(ctx, tx, sqlRelease); err != nil {
+			if _, err := tx.ExecContext(ctx, sqlRelease); err != nil {
 				return err
 			}
 		}

@@ -70,7 +70,7 @@ func benchProfile(t testing.TB, d store.Dialect, f *fixture, phase string) func(
 		}
 		var batches, grouped, batchNanos int64
 		if f != nil {
-			batches, grouped, batchNanos = f.m.stmts.group.batches.Load(), f.m.stmts.group.bookings.Load(), f.m.stmts.group.batchNanos.Load()
+			batches, grouped, batchNanos = f.m.booking.group.batches.Load(), f.m.booking.group.bookings.Load(), f.m.booking.group.batchNanos.Load()
 		}
 		fmt.Printf("PHASE engine=%s phase=%s ops=%d wall_s=%.2f cpu_s=%.2f cpu_us_per_op=%.0f outbox_left=%d outbox_drain_s=%.2f group_commits=%d grouped_bookings=%d batches_s=%.2f sched_wait_p50_us=%.0f p99_us=%.0f\n",
 			d, phase, ops, wall.Seconds(), cpu.Seconds(), float64(cpu.Microseconds())/float64(max(ops, 1)), backlog, drain.Seconds(),
