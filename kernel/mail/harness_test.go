@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,13 +13,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/riverqueue/river/rivertype"
 
 	"parvis.org/parvis/kernel"
@@ -244,86 +240,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// smtpServer is an in-process SMTP server with AUTH PLAIN that keeps what it receives.
-type smtpServer struct {
-	srv  *smtp.Server
-	addr string
-	mu   sync.Mutex
-	got  []received
-}
-
-type received struct {
-	User, From string
-	To         []string
-	Data       []byte
-}
-
-func newSMTP(t *testing.T, addr string) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{addr: ln.Addr().String()}
-	s.srv = smtp.NewServer(s)
-	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = true
-	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { s.srv.Close() })
-	return s
-}
-
-func (s *smtpServer) url() string { return "smtp://agent:s3cret@" + s.addr + "?tls=none" }
-
-func (s *smtpServer) mails() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.got...)
-}
-
-func (s *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }
-
-type session struct {
-	s   *smtpServer
-	cur received
-}
-
-func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (x *session) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		if user != "agent" || pass != "s3cret" {
-			return errors.New("bad credentials")
-		}
-		x.cur.User = user
-		return nil
-	}), nil
-}
-func (x *session) Mail(from string, _ *smtp.MailOptions) error {
-	if x.cur.User == "" {
-		return smtp.ErrAuthRequired
-	}
-	x.cur.From = from
-	return nil
-}
-func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.cur.To = append(x.cur.To, to)
-	return nil
-}
-func (x *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	x.cur.Data = b
-	x.s.mu.Lock()
-	x.s.got = append(x.s.got, x.cur)
-	x.s.mu.Unlock()
-	x.cur = received{User: x.cur.User}
-	return nil
-}
-func (x *session) Reset()        { x.cur = received{User: x.cur.User} }
-func (x *session) Logout() error { return nil }
 
 // client is a browser-like client: cookie jar, CSRF token from the last page, no redirects.
 type client struct {

@@ -22,6 +22,7 @@ import (
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/mail"
+	"parvis.org/parvis/kernel/mail/mailtest"
 	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/kernel/store/storetest"
 )
@@ -171,15 +172,15 @@ func walk(t *testing.T, ctype string, body io.Reader, containers *[]string) []pa
 
 func TestSMTPDelivery(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		srv := newSMTP(t, "127.0.0.1:0")
-		e := start(t, storetest.URL(t, db.Dialect), opts{smtp: srv.url()})
+		srv := mailtest.New(t)
+		e := start(t, storetest.URL(t, db.Dialect), opts{smtp: srv.URL()})
 		ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 		pdf := []byte("%PDF-1.4\n\x00\x01\x02binary")
 		e.send(t, hello("camille@example.org", "fr",
 			kernel.Attachment{Name: "rendez-vous.ics", ContentType: "text/calendar", Data: []byte(ics)},
 			kernel.Attachment{Name: "reçu.pdf", ContentType: "application/pdf", Data: pdf}), true)
-		waitFor(t, "mail received", func() bool { return len(srv.mails()) == 1 })
-		got := srv.mails()[0]
+		waitFor(t, "mail received", func() bool { return len(srv.Messages()) == 1 })
+		got := srv.Messages()[0]
 		if got.User != "agent" || got.From != "noreply@mairie.example.org" || len(got.To) != 1 || got.To[0] != "camille@example.org" {
 			t.Errorf("envelope: %+v", got)
 		}
@@ -224,7 +225,7 @@ func TestSMTPDelivery(t *testing.T) {
 		if m.SentAt == nil || m.Attempts != 1 || m.LastError != "" {
 			t.Errorf("after delivery: %+v", m)
 		}
-		if n := len(srv.mails()); n != 1 {
+		if n := len(srv.Messages()); n != 1 {
 			t.Errorf("%d mails received, want exactly 1", n)
 		}
 	})
@@ -255,8 +256,8 @@ func TestSMTPDownThenUp(t *testing.T) {
 		if status, body, _ := admin.do("GET", "/admin/outbox/"+strconv.FormatInt(id, 10), nil); status != 200 || !strings.Contains(body, "unreachable") {
 			t.Errorf("outbox page: %d, error not shown", status)
 		}
-		srv := newSMTP(t, addr)
-		waitFor(t, "mail delivered once the server is back", func() bool { return len(srv.mails()) == 1 })
+		srv := mailtest.Listen(t, addr)
+		waitFor(t, "mail delivered once the server is back", func() bool { return len(srv.Messages()) == 1 })
 		waitFor(t, "mail marked sent", func() bool {
 			m, _ = e.mail.Get(context.Background(), e.s.DB.Read(), id)
 			return m.Status == mail.StatusSent
@@ -307,11 +308,11 @@ func TestFailedDeliveryRetryButton(t *testing.T) {
 		if status != 200 || !strings.Contains(body, "kernel.mail.deliver") || !strings.Contains(body, "/admin/jobs/"+jid+"/retry") {
 			t.Fatalf("jobs page: %d\n%s", status, body)
 		}
-		srv := newSMTP(t, addr)
+		srv := mailtest.Listen(t, addr)
 		if status, _, _ := admin.post("/admin/jobs/" + jid + "/retry"); status != http.StatusSeeOther {
 			t.Fatalf("retry: %d", status)
 		}
-		waitFor(t, "mail delivered after the retry button", func() bool { return len(srv.mails()) == 1 })
+		waitFor(t, "mail delivered after the retry button", func() bool { return len(srv.Messages()) == 1 })
 		waitFor(t, "mail marked sent", func() bool {
 			m, _ = e.mail.Get(context.Background(), e.s.DB.Read(), id)
 			return m.Status == mail.StatusSent

@@ -3,35 +3,25 @@ package forms_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net"
 	"net/http"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/browsertest"
 	_ "parvis.org/parvis/kernel/builtin"
 	"parvis.org/parvis/kernel/citizen"
+	"parvis.org/parvis/kernel/mail/mailtest"
 	"parvis.org/parvis/kernel/servertest"
 	"parvis.org/parvis/kernel/store"
 	"parvis.org/parvis/modules/forms"
@@ -53,8 +43,8 @@ const routedWorkflow = `{"key":"essai","title":"Essai","states":[
 // workflow and writes to the citizen, who sees the new status and the message. axe-core runs
 // on every page met, the error state and the review page included.
 func TestBrowserBuildFillRun(t *testing.T) {
-	mx := newSMTP(t)
-	s := servertest.New(t, store.SQLite, servertest.Options{Start: true, Env: []string{"PARVIS_SMTP=" + mx.url()}})
+	mx := mailtest.New(t)
+	s := servertest.New(t, store.SQLite, servertest.Options{Start: true, Env: []string{"PARVIS_SMTP=" + mx.URL()}})
 	ctx := context.Background()
 	org := s.DefaultOrg()
 	unitA := s.NewUnit(org, 0, "Mairie du 11e")
@@ -249,8 +239,8 @@ func TestBrowserBuildFillRun(t *testing.T) {
 
 	// Each receipt arrives over SMTP with its PDF.
 	for i, ref := range refs {
-		msg := mx.waitFor(t, "receipt of "+ref, func(m received) bool { return m.hasAttachment("recu-" + ref + ".pdf") })
-		if !bytes.HasPrefix(msg.attachment("recu-"+ref+".pdf"), []byte("%PDF-")) {
+		msg := mx.WaitFor(t, "receipt of "+ref, 90*time.Second, func(m mailtest.Message) bool { return m.Attachment("recu-"+ref+".pdf") != nil })
+		if !bytes.HasPrefix(msg.Attachment("recu-"+ref+".pdf"), []byte("%PDF-")) {
 			t.Errorf("receipt %s: the attachment is not a PDF", ref)
 		}
 		want := []string{"lea.js@example.org", "lea.nojs@example.org"}[i]
@@ -279,14 +269,14 @@ func TestBrowserBuildFillRun(t *testing.T) {
 	a.Fill(`textarea[name="message"]`, "Nous passerons mardi.")
 	a.SubmitForm(`textarea[name="message"]`)
 	a.Axe()
-	mx.waitFor(t, "the 'done' mail", func(m received) bool { return strings.Contains(m.text(), "Votre demande "+ref+" est trait") })
+	mx.WaitFor(t, "the 'done' mail", 90*time.Second, func(m mailtest.Message) bool { return strings.Contains(m.Text(), "Votre demande "+ref+" est trait") })
 
 	// --- The citizen proves the address and sees the status and the message.
 	if err := guests.Start(ctx, "lea.js@example.org", "/compte/demandes", "fr"); err != nil {
 		t.Fatal(err)
 	}
-	inv := mx.waitFor(t, "the guest link", func(m received) bool { return strings.Contains(m.text(), "/compte/invite?t=") })
-	link := regexp.MustCompile(`/compte/invite\?t=[A-Za-z0-9_-]+`).FindString(inv.text())
+	inv := mx.WaitFor(t, "the guest link", 90*time.Second, func(m mailtest.Message) bool { return strings.Contains(m.Text(), "/compte/invite?t=") })
+	link := regexp.MustCompile(`/compte/invite\?t=[A-Za-z0-9_-]+`).FindString(inv.Text())
 	jsCitizen.Go(link)
 	jsCitizen.Axe()
 	jsCitizen.SubmitForm(`main form button`)
@@ -333,164 +323,4 @@ func scripts(b *browsertest.Browser, on bool) {
 		_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on})
 		return chromedp.Void{}, err
 	})
-}
-
-// --- an in-process SMTP server
-
-type smtpServer struct {
-	srv  *smtp.Server
-	addr string
-	mu   sync.Mutex
-	got  []received
-}
-
-type received struct {
-	To   []string
-	Data []byte
-}
-
-func newSMTP(t *testing.T) *smtpServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpServer{addr: ln.Addr().String()}
-	s.srv = smtp.NewServer(s)
-	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = true
-	go func() { _ = s.srv.Serve(ln) }()
-	t.Cleanup(func() { s.srv.Close() })
-	return s
-}
-
-func (s *smtpServer) url() string { return "smtp://agent:s3cret@" + s.addr + "?tls=none" }
-
-// waitFor waits (bounded) for a received mail matching ok.
-func (s *smtpServer) waitFor(t *testing.T, what string, ok func(received) bool) received {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		got := append([]received(nil), s.got...)
-		s.mu.Unlock()
-		for _, m := range got {
-			if ok(m) {
-				return m
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: no such mail arrived over SMTP", what)
-	return received{}
-}
-
-func (s *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }
-
-type session struct {
-	s    *smtpServer
-	auth bool
-	cur  received
-}
-
-func (x *session) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (x *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != "agent" || pass != "s3cret" {
-			return errors.New("bad credentials")
-		}
-		x.auth = true
-		return nil
-	}), nil
-}
-func (x *session) Mail(string, *smtp.MailOptions) error {
-	if !x.auth {
-		return smtp.ErrAuthRequired
-	}
-	return nil
-}
-func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.cur.To = append(x.cur.To, to)
-	return nil
-}
-func (x *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	x.cur.Data = b
-	x.s.mu.Lock()
-	x.s.got = append(x.s.got, x.cur)
-	x.s.mu.Unlock()
-	x.cur = received{}
-	return nil
-}
-func (x *session) Reset()        { x.cur = received{} }
-func (x *session) Logout() error { return nil }
-
-// part is one leaf of a MIME message, decoded.
-type part struct {
-	Type, Filename string
-	Body           []byte
-}
-
-func (m received) parts() []part {
-	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-	if err != nil {
-		return nil
-	}
-	return walk(textproto(msg.Header), msg.Body)
-}
-
-type header interface{ Get(string) string }
-
-func textproto(h mail.Header) header { return h }
-
-func walk(h header, body io.Reader) []part {
-	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if strings.HasPrefix(mt, "multipart/") {
-		var out []part
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if err != nil {
-				return out
-			}
-			out = append(out, walk(p.Header, p)...)
-		}
-	}
-	var r io.Reader = body
-	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, body)
-	case "quoted-printable":
-		r = quotedprintable.NewReader(body)
-	}
-	b, _ := io.ReadAll(r)
-	_, dp, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
-	name := dp["filename"]
-	if name == "" {
-		name = params["name"]
-	}
-	return []part{{Type: mt, Filename: name, Body: b}}
-}
-
-func (m received) hasAttachment(name string) bool { return m.attachment(name) != nil }
-
-func (m received) attachment(name string) []byte {
-	for _, p := range m.parts() {
-		if p.Filename == name {
-			return p.Body
-		}
-	}
-	return nil
-}
-
-func (m received) text() string {
-	for _, p := range m.parts() {
-		if p.Type == "text/plain" {
-			return string(p.Body)
-		}
-	}
-	return ""
 }

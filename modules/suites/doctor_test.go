@@ -1,43 +1,14 @@
 package suites_test
 
 import (
-	"errors"
-	"io"
 	"net"
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-smtp"
-
+	"parvis.org/parvis/kernel/mail/mailtest"
 	"parvis.org/parvis/kernel/servertest"
 	"parvis.org/parvis/kernel/store"
 )
-
-// smtpBackend is an in-process SMTP server that accepts the doctor's EHLO and QUIT.
-type smtpBackend struct{}
-
-func (smtpBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return smtpSession{}, nil }
-
-type smtpSession struct{}
-
-func (smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (smtpSession) Data(io.Reader) error                 { return errors.New("not in this test") }
-func (smtpSession) Reset()                               {}
-func (smtpSession) Logout() error                        { return nil }
-
-func smtpServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := smtp.NewServer(smtpBackend{})
-	srv.Domain = "localhost"
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
 
 // closedPort is an address where nothing listens.
 func closedPort(t *testing.T) string {
@@ -55,7 +26,7 @@ func TestDoctor(t *testing.T) {
 	// A real instance for the base URL checks.
 	live := servertest.New(t, store.SQLite, servertest.Options{})
 	good := t.TempDir()
-	goodEnv := []string{"PARVIS_DATA=" + good, "PARVIS_LOG_LEVEL=error", "PARVIS_SMTP=smtp://" + smtpServer(t) + "?tls=none", "PARVIS_BASE_URL=" + live.URL}
+	goodEnv := []string{"PARVIS_DATA=" + good, "PARVIS_LOG_LEVEL=error", "PARVIS_SMTP=" + mailtest.New(t).URL(), "PARVIS_BASE_URL=" + live.URL}
 	if code, _, errs := run(goodEnv, "migrate"); code != 0 {
 		t.Fatalf("migrate: %s", errs)
 	}
@@ -70,7 +41,7 @@ func TestDoctor(t *testing.T) {
 		{"everything wrong", []string{"PARVIS_DATA=" + t.TempDir(), "PARVIS_DATABASE=postgres://nobody@" + closedPort(t) + "/none",
 			"PARVIS_SMTP=smtp://" + closedPort(t) + "?tls=none", "PARVIS_BASE_URL=https://parvis.invalid"}, 1,
 			[]string{"FAIL  PARVIS_SECRET_KEY is not set", "FAIL  database unreachable", "FAIL  SMTP server does not answer", "FAIL  host parvis.invalid", "problem(s) to fix"}},
-		{"SMTP without STARTTLS", []string{"PARVIS_DATA=" + good, "PARVIS_SMTP=smtp://" + smtpServer(t), "PARVIS_BASE_URL=" + live.URL}, 1,
+		{"SMTP without STARTTLS", []string{"PARVIS_DATA=" + good, "PARVIS_SMTP=smtp://" + mailtest.New(t).Addr(), "PARVIS_BASE_URL=" + live.URL}, 1,
 			[]string{"does not offer STARTTLS"}},
 		{"not Parvis at the base URL", []string{"PARVIS_DATA=" + good, "PARVIS_BASE_URL=" + live.URL + "/nothing-here"}, 1, []string{"answers 404"}},
 	}
