@@ -75,7 +75,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	// busy_timeout first so that every later pragma already waits instead of failing.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	// The writer keeps its statement sub-journals in memory (temp_store): a savepoint inside
+	// a transaction (a group of bookings runs each in one) journals the pages it changes
+	// there, and past 64 KiB SQLite would spill them to a temporary file, a system call per
+	// page. Writes are short, so this memory stays small; readers keep the default (their
+	// large sorts may spill to disk).
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}

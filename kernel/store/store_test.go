@@ -85,3 +85,37 @@ func TestMigrateTxAndTimes(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLitePragmas: what every SQLite connection is opened with, and the writer's own
+// settings (transactions begin IMMEDIATE; sub-journals in memory).
+func TestSQLitePragmas(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	read := func(q store.Querier, pragma string) string {
+		var v string
+		if err := q.QueryRowContext(ctx, `PRAGMA `+pragma).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", pragma, err)
+		}
+		return v
+	}
+	for _, q := range []struct {
+		name string
+		q    store.Querier
+	}{{"writer", db.Write()}, {"reader", db.Read()}} {
+		if v := read(q.q, "journal_mode"); v != "wal" {
+			t.Errorf("%s: journal_mode %s, want wal", q.name, v)
+		}
+		if v := read(q.q, "foreign_keys"); v != "1" {
+			t.Errorf("%s: foreign_keys %s, want 1", q.name, v)
+		}
+		if v := read(q.q, "synchronous"); v != "1" {
+			t.Errorf("%s: synchronous %s, want 1 (NORMAL)", q.name, v)
+		}
+	}
+	if v := read(db.Write(), "temp_store"); v != "2" {
+		t.Errorf("writer: temp_store %s, want 2 (MEMORY)", v)
+	}
+	if v := read(db.Read(), "query_only"); v != "1" {
+		t.Errorf("reader: query_only %s, want 1", v)
+	}
+}

@@ -169,18 +169,9 @@ func (m *Module) runBatch(batch []*bookReq) {
 	// for every statement (a tenth of a booking's cost), and no statement of the batch
 	// waits (the transaction holds the write lock from its start).
 	ctx := context.Background()
-	// A savepoint keeps the pages its booking changes in a sub-journal (to roll them back),
-	// which spills to a file past 64 KiB, about one booking: kept in memory, it costs a copy
-	// instead of a system call per page. The writer connection is the only one, so the
-	// setting holds for the transaction that follows (set each time: a new connection
-	// would not have it).
-	// A write alone needs no savepoint: the transaction is its own.
+	// Each booking runs in a savepoint, whose sub-journal the writer keeps in memory
+	// (kernel/store: temp_store). A write alone needs none: the transaction is its own.
 	alone := len(batch) == 1
-	if !alone {
-		if _, err := m.db.W.ExecContext(ctx, sqlTempStoreMemory); err != nil {
-			m.log.Warn("booking batch: temp_store", "err", err)
-		}
-	}
 	done := make([]bool, len(batch))
 	err := m.db.InTx(ctx, func(tx *store.Tx) error {
 		for i, r := range batch {

@@ -19,12 +19,10 @@ const (
 	sqlRuleGap = `SELECT COUNT(*) FROM appt_appointments WHERE email = ? AND service_id = ? AND status = 'confirmed'
 		AND id <> ? AND starts_at > ? AND starts_at < ?`
 	// One savepoint per booking of a group commit (perf_book.go).
-	sqlSavepoint = `SAVEPOINT booking`
-	sqlRelease   = `RELEASE booking`
-	sqlRollback  = `ROLLBACK TO booking`
-	// sqlTempStoreMemory keeps the savepoints' sub-journal in memory (perf_book.go).
-	sqlTempStoreMemory = `PRAGMA temp_store = MEMORY`
-	sqlInsertBook      = `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
+	sqlSavepoint  = `SAVEPOINT booking`
+	sqlRelease    = `RELEASE booking`
+	sqlRollback   = `ROLLBACK TO booking`
+	sqlInsertBook = `INSERT INTO appt_appointments (org_id, ref, service_id, place_id, starts_at, ends_at, units, status,
 			lang, replaces_id, overbooked, created_at, confirmed_at, email, phone, name, answers, ants_ids, citizen_id, booked_by, cancel_hash, manage_hash, legacy_tokens)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 'confirmed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
 )
