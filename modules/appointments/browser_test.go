@@ -25,7 +25,7 @@ import (
 // receives the confirmation mail with a valid .ics and cancels by its link; an agent sees the
 // day's planning and checks a citizen in. axe-core runs on the service list, the places, the
 // calendar, the time choice, the form, the recap, the confirmation, the cancel page, the
-// planning and the settings forms (serious or critical violations fail).
+// planning, the statistics and the settings forms (serious or critical violations fail).
 func TestBrowserCitizenBooksAndAgentChecksIn(t *testing.T) {
 	f := setup(t, store.SQLite)
 	b := browsertest.New(t)
@@ -172,6 +172,13 @@ func TestBrowserCitizenBooksAndAgentChecksIn(t *testing.T) {
 		go200(t, b, fmt.Sprintf("/admin/rdv/planning/imprimer?vue=semaine&jour=2026-03-04&lieu=%d", f.place.ID))
 		b.Axe()
 		b.Screenshot("planning-week-print")
+		// The statistics of the month, with their filters.
+		go200(t, b, "/admin/rdv/statistiques?mois=2026-03")
+		if !b.Has("table") || !b.Has(`input[name="mois"]`) {
+			t.Error("the statistics page shows no table or no month filter")
+		}
+		b.Axe()
+		b.Screenshot("statistics")
 	})
 
 	t.Run("questions from a form", func(t *testing.T) {
