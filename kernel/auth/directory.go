@@ -20,6 +20,9 @@ type Directory interface {
 	AgentsOfUnit(ctx context.Context, orgID, unitID int64, withSubUnits bool) ([]kernel.Agent, error)
 	// Agent returns one active agent of the organisation; ok is false when there is none.
 	Agent(ctx context.Context, orgID, agentID int64) (a kernel.Agent, ok bool, err error)
+	// Units lists the organisation's units in tree order, each with its depth (for the
+	// filters and choices of other modules' pages).
+	Units(ctx context.Context, orgID int64) ([]Unit, error)
 }
 
 type directory struct{ st *Store }
@@ -74,4 +77,8 @@ func (d directory) Agent(ctx context.Context, orgID, agentID int64) (kernel.Agen
 		return kernel.Agent{}, false, fmt.Errorf("agent: %w", err)
 	}
 	return a, true, nil
+}
+
+func (d directory) Units(ctx context.Context, orgID int64) ([]Unit, error) {
+	return d.st.Units(ctx, d.st.DB.Read(), orgID)
 }

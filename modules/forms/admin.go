@@ -816,22 +816,32 @@ func (m *Module) List(ctx context.Context, a *kernel.Agent, formID int64, f filt
 	if err != nil {
 		return Page{}, err
 	}
-	asc := f.Sort == "old"
+	// The orders, each served by an index on (form_id, its column, id).
+	col, asc := "r.created_at", false
+	switch f.Sort {
+	case "", "new":
+	case "old":
+		asc = true
+	case "changed": // the last changed first
+		col = "r.updated_at"
+	default:
+		return Page{}, errs.OnField(errs.Invalid, "sort", "forms.error.choice")
+	}
 	if f.After != "" {
 		at, id, ok := decodeCursor(f.After)
 		if !ok {
 			return Page{}, errs.OnField(errs.Invalid, "after", "forms.error.cursor")
 		}
 		if asc {
-			where += " AND (r.created_at > ? OR (r.created_at = ? AND r.id > ?))"
+			where += " AND (" + col + " > ? OR (" + col + " = ? AND r.id > ?))"
 		} else {
-			where += " AND (r.created_at < ? OR (r.created_at = ? AND r.id < ?))"
+			where += " AND (" + col + " < ? OR (" + col + " = ? AND r.id < ?))"
 		}
 		args = append(args, at, at, id)
 	}
-	order := " ORDER BY r.created_at DESC, r.id DESC"
+	order := " ORDER BY " + col + " DESC, r.id DESC"
 	if asc {
-		order = " ORDER BY r.created_at, r.id"
+		order = " ORDER BY " + col + ", r.id"
 	}
 	rows, err := m.db.Read().QueryContext(ctx, `SELECT `+prefixed(respCols)+` FROM forms_responses r WHERE `+where+order+` LIMIT `+strconv.Itoa(pageSize+1), args...)
 	if err != nil {
@@ -849,7 +859,11 @@ func (m *Module) List(ctx context.Context, a *kernel.Agent, formID int64, f filt
 	if len(p.Rows) > pageSize {
 		last := p.Rows[pageSize-1]
 		p.Rows = p.Rows[:pageSize]
-		p.Next = encodeCursor(last.CreatedAt, last.ID)
+		at := last.CreatedAt
+		if col == "r.updated_at" {
+			at = last.UpdatedAt
+		}
+		p.Next = encodeCursor(at, last.ID)
 	}
 	return p, rows.Err()
 }
@@ -889,6 +903,37 @@ type responsesView struct {
 	Next    string
 	Query   string // the filter as a query string, for export links
 	States  []workflow.State
+	Units   []unitOption // the units the agent may filter on (none: no filter shown)
+}
+
+// unitOption is one unit of the list's filter, indented by its depth in the tree.
+type unitOption struct {
+	ID       int64
+	Label    string
+	Selected bool
+}
+
+// unitOptions lists the units of the agent's organisation within their scope for
+// responses, in tree order.
+func (m *Module) unitOptions(ctx context.Context, a *kernel.Agent, selected int64) ([]unitOption, error) {
+	if m.units == nil {
+		return nil, nil
+	}
+	sc, err := m.auth.Scope(ctx, a, PermResponses)
+	if err != nil {
+		return nil, err
+	}
+	all, err := m.units.Units(ctx, a.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	var out []unitOption
+	for _, u := range all {
+		if sc.All || slices.Contains(sc.UnitIDs, u.ID) {
+			out = append(out, unitOption{ID: u.ID, Label: strings.Repeat("– ", u.Depth) + u.Name, Selected: u.ID == selected})
+		}
+	}
+	return out, nil
 }
 
 func (m *Module) adminResponses(w http.ResponseWriter, r *http.Request) {
@@ -920,6 +965,10 @@ func (m *Module) adminResponses(w http.ResponseWriter, r *http.Request) {
 	}
 	if wf, err := m.wf.Definition(ctx, a.OrgID, workflowKey(v.Def)); err == nil {
 		rv.States = wf.States
+	}
+	if rv.Units, err = m.unitOptions(ctx, a, flt.Unit); err != nil {
+		m.fail(w, r, err)
+		return
 	}
 	for _, resp := range p.Rows {
 		ans, _ := v.Def.DecodeAnswers([]byte(resp.raw))

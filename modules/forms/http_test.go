@@ -289,3 +289,74 @@ func TestScenario(t *testing.T) {
 		})
 	}
 }
+
+// TestResponsesListOrderAndUnits: the list's orders (newest, oldest, last changed first —
+// paged by the same cursor) and its unit filter, a choice among the units the agent may see
+// rather than a number to type; an unknown order is a 400.
+func TestResponsesListOrderAndUnits(t *testing.T) {
+	for _, d := range storetest.Engines() {
+		t.Run(string(d), func(t *testing.T) {
+			f := setup(t, d)
+			ctx := context.Background()
+			tok := f.s.APIToken(f.s.NewAgent(f.org, "app@ville.test", PermSubmit), PermSubmit)
+			var refs []string
+			for _, pc := range []string{"75011 Paris", "69001 Lyon", "75011 Paris"} { // Paris → unit A, elsewhere → unit B
+				f.clock.mu.Lock()
+				f.clock.t = f.clock.t.Add(time.Minute)
+				f.clock.mu.Unlock()
+				code, town, _ := strings.Cut(pc, " ")
+				st, body := apiPost(t, f.s.URL, tok, "/api/forms/essai/responses", strings.NewReplacer(`"75011"`, `"`+code+`"`, `"Paris"`, `"`+town+`"`).Replace(essaiAnswers))
+				if st != 201 {
+					t.Fatalf("submit: %d %s", st, body)
+				}
+				m := regexp.MustCompile(`"(?:ref|reference)":"([A-Z0-9-]+)"`).FindStringSubmatch(body)
+				if m == nil {
+					t.Fatalf("no reference in %s", body)
+				}
+				refs = append(refs, m[1])
+			}
+			// The first request changed last.
+			if _, err := f.s.DB.Write().ExecContext(ctx, `UPDATE forms_responses SET updated_at = ? WHERE ref = ?`, f.clock.Now().Add(time.Hour), refs[0]); err != nil {
+				t.Fatal(err)
+			}
+			adm := f.s.ClientAs(f.admin)
+			order := func(q string) []string {
+				t.Helper()
+				res := adm.Get("/admin/forms/essai/responses" + q)
+				if res.Status != 200 {
+					t.Fatalf("list %s: %d", q, res.Status)
+				}
+				var got []string
+				for _, m := range regexp.MustCompile(`<a href="/admin/reponses/([A-Z0-9-]+)">`).FindAllStringSubmatch(res.Body, -1) {
+					got = append(got, m[1])
+				}
+				return got
+			}
+			for _, tc := range []struct {
+				q    string
+				want []string
+			}{
+				{"", []string{refs[2], refs[1], refs[0]}},
+				{"?sort=old", []string{refs[0], refs[1], refs[2]}},
+				{"?sort=changed", []string{refs[0], refs[2], refs[1]}},
+				{fmt.Sprintf("?unit=%d", f.unitB), []string{refs[1]}},
+				{fmt.Sprintf("?unit=%d&sort=changed", f.unitA), []string{refs[0], refs[2]}},
+			} {
+				if got := order(tc.q); !slices.Equal(got, tc.want) {
+					t.Errorf("list%s: %v, want %v", tc.q, got, tc.want)
+				}
+			}
+			if res := adm.Get("/admin/forms/essai/responses?sort=random"); res.Status != 400 {
+				t.Errorf("unknown order: %d", res.Status)
+			}
+			// The unit filter names the units; an agent of unit A is offered only A.
+			if res := adm.Get("/admin/forms/essai/responses"); !strings.Contains(res.Body, `name="unit"`) || !strings.Contains(res.Body, ">Mairie du 15e</option>") {
+				t.Error("the unit filter does not offer the units by name")
+			}
+			res := f.s.ClientAs(f.agentA).Get("/admin/forms/essai/responses")
+			if !strings.Contains(res.Body, ">Mairie du 11e</option>") || strings.Contains(res.Body, ">Mairie du 15e</option>") {
+				t.Error("unit A's agent is offered another unit, or not theirs")
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/citizen"
 	"parvis.org/parvis/kernel/config"
 	"parvis.org/parvis/kernel/i18n"
@@ -43,6 +44,7 @@ type Module struct {
 	mail   kernel.Mailer
 	wf     workflow.Engine
 	guests citizen.Guests
+	units  auth.Directory // nil without kernel/auth: the unit filter then takes nothing
 
 	dir     string           // where uploaded files are kept
 	openapi []OpenAPI        // contributions to the API document
@@ -100,6 +102,7 @@ func (m *Module) Validate() error {
 	if m.mail == nil || m.jobs == nil || m.audit == nil || m.auth == nil {
 		return errors.New("forms needs the kernel's mail, jobs, audit and auth parts")
 	}
+	m.units, _ = kernel.Service[auth.Directory](m.env)
 	m.wf.OnStateChanged(m.stateChanged)
 	return nil
 }

@@ -238,17 +238,18 @@ type Response struct {
 	Answers     Answers
 	Anonymised  bool
 	CreatedAt   time.Time
+	UpdatedAt   time.Time // the last change: submission, state, correction
 	raw         string
 }
 
-const respCols = `id, org_id, form_id, version, ref, citizen_id, email, lang, unit_id, state, public_label, answers, anonymised, created_at`
+const respCols = `id, org_id, form_id, version, ref, citizen_id, email, lang, unit_id, state, public_label, answers, anonymised, created_at, updated_at`
 
 func scanResponse(sc interface{ Scan(...any) error }) (Response, error) {
 	var r Response
 	var cid sql.NullInt64
-	err := sc.Scan(&r.ID, &r.OrgID, &r.FormID, &r.Version, &r.Ref, &cid, &r.Email, &r.Lang, &r.UnitID, &r.State, &r.PublicLabel, &r.raw, &r.Anonymised, &r.CreatedAt)
+	err := sc.Scan(&r.ID, &r.OrgID, &r.FormID, &r.Version, &r.Ref, &cid, &r.Email, &r.Lang, &r.UnitID, &r.State, &r.PublicLabel, &r.raw, &r.Anonymised, &r.CreatedAt, &r.UpdatedAt)
 	r.CitizenID = cid.Int64
-	r.CreatedAt = r.CreatedAt.UTC()
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	return r, err
 }
 
