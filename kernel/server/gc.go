@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 // GC headroom.
@@ -15,7 +14,7 @@ import (
 // but a busy node allocates a few kilobytes per request. With Go's default GOGC=100 the
 // heap goal is twice the live heap, so under a traffic peak the collector runs a dozen
 // times a second, and the requests caught in each 10–15 ms marking phase make the tail
-// latency (bench/README.md: p99 12 ms from the page cache, 9 ms with a larger goal).
+// latency (bench/README.md: p99 12 ms from the page cache, about 8 ms with this tuner).
 //
 // TuneGC keeps the heap goal at least `headroom` bytes above the live heap: GOGC is raised
 // while the live heap is small and falls back to 100 as it grows past `headroom`, so a
@@ -30,7 +29,6 @@ type gcTuner struct {
 	stopped  bool
 	percent  int
 	sample   []metrics.Sample
-	runs     atomic.Int64 // adjustments made (tests)
 }
 
 // gcSentinel is garbage from the start: its cleanup runs once per collection.
@@ -91,7 +89,6 @@ func (t *gcTuner) adjust() bool {
 	if d := p - t.percent; d > t.percent/10 || -d > t.percent/10 {
 		debug.SetGCPercent(p)
 		t.percent = p
-		t.runs.Add(1)
 	}
 	return true
 }
