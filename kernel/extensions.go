@@ -21,7 +21,28 @@ const (
 	// PointCitizenSpace: SpaceLink values, the pages a module adds to a citizen's space
 	// ("my appointments", "my requests"), listed on /compte.
 	PointCitizenSpace = "citizen.space"
+	// PointResources: ResourceSource values, the resources of a type that roles may be
+	// granted on one by one in the back office (a form, a site, a meeting point).
+	PointResources = "kernel.resources"
 )
+
+// ResourceSource lists an organisation's resources of one type, the type its module's
+// permissions declare (Permission.ResourceType), so that the role editor can grant them on
+// one resource.
+type ResourceSource interface {
+	// ResourceType is the type ("form"), as in Permission.ResourceType.
+	ResourceType() string
+	// ResourceTitle is the locale key of the type's name ("Form").
+	ResourceTitle() string
+	// Resources lists the organisation's resources of the type, ordered for display; ID
+	// is what Resource.ID carries in permission checks.
+	Resources(ctx context.Context, orgID int64) ([]ResourceItem, error)
+}
+
+// ResourceItem is one resource a role may be granted on.
+type ResourceItem struct {
+	ID, Title string
+}
 
 // SpaceLink is a page of the citizen's space contributed by a module.
 type SpaceLink struct {

@@ -60,6 +60,8 @@ type Module struct {
 	log    *slog.Logger
 	perms  []kernel.Permission // every permission of the binary (from Assemble)
 	apiMux *http.ServeMux
+	// resources list what roles may be granted on one by one (from Assemble).
+	resources []kernel.ResourceSource
 }
 
 var (
@@ -128,7 +130,9 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 		}
 	}
 	sort.Slice(m.perms, func(a, b int) bool { return m.perms[a].Name < m.perms[b].Name })
-	return nil
+	var err error
+	m.resources, err = kernel.Contributions[kernel.ResourceSource](all, kernel.PointResources)
+	return err
 }
 
 // Declare lists the module's routes, permissions, pages, strings and menu entries.

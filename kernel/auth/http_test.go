@@ -91,12 +91,23 @@ func (apiTest) Info() kernel.Info {
 }
 func (apiTest) Declare() kernel.Parts {
 	return kernel.Parts{
-		Permissions: []kernel.Permission{{Name: "test.things.view", Title: "test"}, {Name: "test.things.edit", Title: "test"}},
+		Permissions: []kernel.Permission{{Name: "test.things.view", Title: "test"}, {Name: "test.things.edit", Title: "test"},
+			{Name: "test.things.own", ResourceType: "thing", Title: "test"}},
+		Extensions: []kernel.Extension{{Point: kernel.PointResources, Value: kernel.ResourceSource(things{})}},
 		Routes: []kernel.Route{{Area: kernel.API, Method: "GET", Pattern: "/api/test/things", Perm: "test.things.view",
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				web.WriteJSON(w, 200, map[string]string{"who": kernel.AgentFrom(r.Context()).Email})
 			})}},
 	}
+}
+
+// things are the test module's resources, which a role may be granted on one by one.
+type things struct{}
+
+func (things) ResourceType() string  { return "thing" }
+func (things) ResourceTitle() string { return "kernel.auth.field.resource" }
+func (things) Resources(context.Context, int64) ([]kernel.ResourceItem, error) {
+	return []kernel.ResourceItem{{ID: "1", Title: "Armoire"}, {ID: "2", Title: "Commode"}}, nil
 }
 
 func init() {
@@ -705,6 +716,59 @@ func TestRecoveryCodes(t *testing.T) {
 		}
 		if n := left(); n != 0 {
 			t.Errorf("%d codes left after an administrator's reset", n)
+		}
+	})
+}
+
+// TestRoleOnOneResource: the role editor grants permissions on one resource that a module
+// lists (kernel.PointResources); the resource must exist and every permission must apply to
+// its type; the role's page shows the choice again.
+func TestRoleOnOneResource(t *testing.T) {
+	each(t, func(t *testing.T, d store.Dialect) {
+		s := servertest.New(t, d, servertest.Options{})
+		org := s.DefaultOrg()
+		c := s.ClientAs(s.NewOrgAdmin(org, "admin@mairie.fr"))
+		page := c.Get("/admin/roles/new")
+		if !strings.Contains(page.Body, `value="thing:1"`) || !strings.Contains(page.Body, `value="resource"`) {
+			t.Fatal("the role form offers no resource scope or no resource")
+		}
+		for _, tc := range []struct {
+			name string
+			form url.Values
+			want string
+		}{
+			{"no resource chosen", url.Values{"scope": {"resource"}, "resource": {""}, "perms": {"test.things.own"}}, `href="#f-resource"`},
+			{"a resource that does not exist", url.Values{"scope": {"resource"}, "resource": {"thing:9"}, "perms": {"test.things.own"}}, `href="#f-resource"`},
+			{"a permission of no resource type", url.Values{"scope": {"resource"}, "resource": {"thing:1"}, "perms": {"test.things.own", "test.things.view"}}, `href="#f-perms"`},
+		} {
+			tc.form.Set("name", "Armoire seulement")
+			if res := c.Post("/admin/roles", tc.form); res.Status != 400 || !strings.Contains(res.Body, tc.want) {
+				t.Errorf("%s: %d, want 400 with %s", tc.name, res.Status, tc.want)
+			}
+		}
+		res := c.Post("/admin/roles", url.Values{"name": {"Armoire seulement"}, "scope": {"resource"}, "resource": {"thing:1"}, "perms": {"test.things.own"}})
+		if res.Status != 303 {
+			t.Fatalf("role on one resource: %d\n%s", res.Status, res.Body)
+		}
+		st := &auth.Store{DB: s.DB}
+		roles, err := st.Roles(context.Background(), s.DB.Read(), org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ro auth.Role
+		for _, r := range roles {
+			if r.Name == "Armoire seulement" {
+				ro, _ = st.Role(context.Background(), s.DB.Read(), org, r.ID)
+			}
+		}
+		want := []auth.Grant{{Perm: "test.things.own", Scope: auth.ScopeResource, ResourceType: "thing", ResourceID: "1"}}
+		if len(ro.Grants) != 1 || ro.Grants[0].Perm != want[0].Perm || ro.Grants[0].Scope != want[0].Scope ||
+			ro.Grants[0].ResourceType != "thing" || ro.Grants[0].ResourceID != "1" {
+			t.Fatalf("grants stored: %+v, want %+v", ro.Grants, want)
+		}
+		edit := c.Get("/admin/roles/" + itoa(ro.ID))
+		if !regexp.MustCompile(`value="resource"[^>]*checked`).MatchString(edit.Body) || !regexp.MustCompile(`value="thing:1"[^>]*selected`).MatchString(edit.Body) {
+			t.Error("the role's page does not show its scope and resource again")
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"parvis.org/parvis/kernel"
 	"parvis.org/parvis/kernel/store"
@@ -24,10 +25,27 @@ func (m *Module) roles(w http.ResponseWriter, r *http.Request) {
 }
 
 type roleFormData struct {
-	ID     int64
-	Perms  []Option
-	Scopes []Option
-	Units  []Option
+	ID        int64
+	Perms     []Option
+	Scopes    []Option
+	Units     []Option
+	Resources []Option // "type:id", when modules list resources (kernel.PointResources)
+}
+
+// resourceOptions lists the resources a role may be granted on one by one, "type:id",
+// labelled with their type.
+func (m *Module) resourceOptions(r *http.Request, orgID int64) ([]Option, error) {
+	var out []Option
+	for _, src := range m.resources {
+		items, err := src.Resources(r.Context(), orgID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			out = append(out, Option{Value: src.ResourceType() + ":" + it.ID, Label: m.t(r, src.ResourceTitle()) + " – " + it.Title})
+		}
+	}
+	return out, nil
 }
 
 func (m *Module) showRole(w http.ResponseWriter, r *http.Request, id int64, f *web.Form, status int) {
@@ -38,7 +56,19 @@ func (m *Module) showRole(w http.ResponseWriter, r *http.Request, id int64, f *w
 			d.Perms = append(d.Perms, Option{Value: p.Name, Label: m.t(r, p.Title), Hint: p.Name})
 		}
 	}
-	for _, s := range []string{ScopeAll, ScopeMember, ScopeUnit} {
+	res, err := m.resourceOptions(r, a.OrgID)
+	if err != nil {
+		m.fail(w, r, err)
+		return
+	}
+	if len(res) > 0 {
+		d.Resources = append([]Option{{Value: "", Label: m.t(r, "kernel.auth.roles.resource_none")}}, res...)
+	}
+	scopes := []string{ScopeAll, ScopeMember, ScopeUnit}
+	if len(res) > 0 || f.Get("scope") == ScopeResource {
+		scopes = append(scopes, ScopeResource)
+	}
+	for _, s := range scopes {
 		d.Scopes = append(d.Scopes, Option{Value: s, Label: m.t(r, "kernel.auth.scope."+s), Hint: m.t(r, "kernel.auth.scope."+s+"_hint")})
 	}
 	units, err := m.st.Units(r.Context(), m.st.DB.Read(), a.OrgID)
@@ -67,6 +97,9 @@ func roleValues(ro Role) url.Values {
 		if g.UnitID != 0 {
 			v.Set("unit", strconv.FormatInt(g.UnitID, 10))
 		}
+		if g.Scope == ScopeResource {
+			v.Set("resource", g.ResourceType+":"+g.ResourceID)
+		}
 	}
 	return v
 }
@@ -85,24 +118,32 @@ func (m *Module) roleEdit(w http.ResponseWriter, r *http.Request) {
 	m.showRole(w, r, id, web.NewForm(roleValues(ro)), 0)
 }
 
-// readRole validates the role form: name, description, permissions and their scope.
-func (m *Module) readRole(f *web.Form, ro *Role) {
+// readRole validates the role form: name, description, permissions and their scope; a
+// role granted on one resource holds only permissions of that resource's type.
+func (m *Module) readRole(r *http.Request, f *web.Form, ro *Role) {
 	f.Require("name")
 	f.MaxLen("name", 100)
 	f.MaxLen("description", 500)
 	ro.Name, ro.Description = f.Get("name"), f.Get("description")
-	known := map[string]bool{}
+	known, types := map[string]bool{}, map[string]string{}
 	for _, p := range m.perms {
 		known[p.Name] = !instancePerms[p.Name]
+		types[p.Name] = p.ResourceType
 	}
 	scope := f.Get("scope")
 	var unit int64
+	var resType, resID string
 	switch scope {
 	case ScopeAll, ScopeMember:
 	case ScopeUnit:
 		unit, _ = strconv.ParseInt(f.Get("unit"), 10, 64)
 		if unit <= 0 {
 			f.Fail("unit", "kernel.auth.error.unit_required")
+		}
+	case ScopeResource:
+		resType, resID, _ = strings.Cut(f.Get("resource"), ":")
+		if !m.resourceExists(r, resType, resID) {
+			f.Fail("resource", "kernel.auth.error.resource_required")
 		}
 	default:
 		f.Fail("scope", "kernel.auth.error.scope")
@@ -113,8 +154,45 @@ func (m *Module) readRole(f *web.Form, ro *Role) {
 			f.Fail("perms", "kernel.auth.error.choice")
 			return
 		}
-		ro.Grants = append(ro.Grants, Grant{Perm: p, Scope: scope, UnitID: unit})
+		if scope == ScopeResource && resType != "" && types[p] != resType {
+			f.Fail("perms", "kernel.auth.error.perm_resource", "perm", m.t(r, m.permTitle(p)))
+			return
+		}
+		ro.Grants = append(ro.Grants, Grant{Perm: p, Scope: scope, UnitID: unit, ResourceType: resType, ResourceID: resID})
 	}
+}
+
+// resourceExists reports whether the signed-in agent's organisation has the resource.
+func (m *Module) resourceExists(r *http.Request, typ, id string) bool {
+	if typ == "" || id == "" {
+		return false
+	}
+	a := kernel.AgentFrom(r.Context())
+	for _, src := range m.resources {
+		if src.ResourceType() != typ {
+			continue
+		}
+		items, err := src.Resources(r.Context(), a.OrgID)
+		if err != nil {
+			return false
+		}
+		for _, it := range items {
+			if it.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// permTitle is the locale key of a permission's title.
+func (m *Module) permTitle(name string) string {
+	for _, p := range m.perms {
+		if p.Name == name {
+			return p.Title
+		}
+	}
+	return name
 }
 
 func (m *Module) roleCreate(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +202,7 @@ func (m *Module) roleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, a := r.Context(), kernel.AgentFrom(r.Context())
 	ro := Role{OrgID: a.OrgID}
-	m.readRole(f, &ro)
+	m.readRole(r, f, &ro)
 	if !f.Valid() {
 		m.showRole(w, r, 0, f, http.StatusBadRequest)
 		return
@@ -162,7 +240,7 @@ func (m *Module) roleUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ro := Role{ID: id, OrgID: a.OrgID}
-	m.readRole(f, &ro)
+	m.readRole(r, f, &ro)
 	if !f.Valid() {
 		m.showRole(w, r, id, f, http.StatusBadRequest)
 		return

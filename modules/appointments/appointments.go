@@ -170,6 +170,7 @@ func (m *Module) Declare() kernel.Parts {
 			{Point: kernel.PointCatalogue, Value: kernel.CatalogueEntry{Key: "appointments", Title: "appointments.title",
 				Summary: "appointments.summary", Path: "/rdv", Keywords: []string{"rendez-vous", "passeport", "carte d'identité", "mariage"}}},
 			{Point: kernel.PointCitizenData, Value: citizenData{m}},
+			{Point: kernel.PointResources, Value: kernel.ResourceSource(placeResources{m})},
 		},
 	}
 }

@@ -150,6 +150,7 @@ func (m *Module) Declare() kernel.Parts {
 			{Point: kernel.PointCitizenSpace, Value: kernel.SpaceLink{Title: "forms.mine.title", Path: "/compte/demandes", Order: 10}},
 			{Point: workflow.PointResourceType, Value: workflow.ResourceType{Name: ResourceType, Title: "forms.response", Provider: m}},
 			{Point: kernel.PointCitizenData, Value: citizen.DataProvider(citizenData{m})},
+			{Point: kernel.PointResources, Value: kernel.ResourceSource(formResources{m})},
 			{Point: kernel.PointCatalogue, Value: kernel.CatalogueSource(m)},
 			{Point: PointOpenAPI, Value: formsOpenAPI()},
 		},

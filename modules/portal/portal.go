@@ -143,7 +143,7 @@ func (m *Module) Declare() kernel.Parts {
 	bo := func(method, pattern, perm string, h http.HandlerFunc) kernel.Route {
 		return kernel.Route{Area: kernel.BackOffice, Method: method, Pattern: pattern, Perm: perm, Handler: h}
 	}
-	var ext []kernel.Extension
+	ext := []kernel.Extension{{Point: kernel.PointResources, Value: kernel.ResourceSource(siteResources{m})}}
 	for _, t := range builtinPortlets(m) {
 		ext = append(ext, kernel.Extension{Point: kernel.PointPortlet, Value: t})
 	}

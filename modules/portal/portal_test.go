@@ -961,3 +961,24 @@ func TestAbandonedRender(t *testing.T) {
 		t.Fatalf("next visitor: status %d", rec.Code)
 	}
 }
+
+// TestSitesAsResources: the role editor is offered the organisation's sites, so that a role
+// may be granted on one site; the form lists them by name.
+func TestSitesAsResources(t *testing.T) {
+	s := servertest.New(t, store.SQLite, servertest.Options{})
+	m := portalOf(t, s)
+	if err := m.Demo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	items, err := siteResources{m}.Resources(context.Background(), s.DefaultOrg())
+	if err != nil || len(items) < 3 {
+		t.Fatalf("sites as resources: %+v, %v", items, err)
+	}
+	if items, _ := (siteResources{m}).Resources(context.Background(), s.DefaultOrg()+1000); len(items) != 0 {
+		t.Errorf("another organisation's sites: %+v", items)
+	}
+	page := s.ClientAs(s.NewOrgAdmin(s.DefaultOrg(), "admin@ville.test")).Get("/admin/roles/new")
+	if !strings.Contains(page.Body, `value="site:`+items[0].ID+`"`) || !strings.Contains(page.Body, items[0].Title) {
+		t.Errorf("the role form does not offer the site %q", items[0].Title)
+	}
+}
