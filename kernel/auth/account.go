@@ -142,6 +142,31 @@ func checkCurrent(f *web.Form, field, hash string) {
 	}
 }
 
+// totpChange reads a form changing the signed-in agent's second factor: it must be on, and
+// field must hold the agent's current password; ok is false once the refusal is written.
+func (m *Module) totpChange(w http.ResponseWriter, r *http.Request, field string) (*kernel.Agent, bool) {
+	f := m.parse(w, r)
+	if f == nil {
+		return nil, false
+	}
+	a := kernel.AgentFrom(r.Context())
+	rec, err := m.st.Agent(r.Context(), m.st.DB.Read(), a.OrgID, a.ID)
+	if err != nil {
+		m.fail(w, r, err)
+		return nil, false
+	}
+	if rec.TOTPSecret == "" {
+		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled_self")
+		return nil, false
+	}
+	checkCurrent(f, field, rec.PasswordHash)
+	if !f.Valid() {
+		m.showTOTPSettings(w, r, f, http.StatusBadRequest, a.ID)
+		return nil, false
+	}
+	return a, true
+}
+
 // showTOTPSettings renders the two-step verification page of an agent who has it on: turning
 // it off, and the recovery codes left.
 func (m *Module) showTOTPSettings(w http.ResponseWriter, r *http.Request, f *web.Form, status int, agentID int64) {
@@ -224,26 +249,12 @@ func (m *Module) totpEnrol(w http.ResponseWriter, r *http.Request) {
 }
 
 func (m *Module) totpDisable(w http.ResponseWriter, r *http.Request) {
-	f := m.parse(w, r)
-	if f == nil {
+	a, ok := m.totpChange(w, r, "current")
+	if !ok {
 		return
 	}
-	ctx, a := r.Context(), kernel.AgentFrom(r.Context())
-	rec, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, a.ID)
-	if err != nil {
-		m.fail(w, r, err)
-		return
-	}
-	if rec.TOTPSecret == "" {
-		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled_self")
-		return
-	}
-	checkCurrent(f, "current", rec.PasswordHash)
-	if !f.Valid() {
-		m.showTOTPSettings(w, r, f, http.StatusBadRequest, a.ID)
-		return
-	}
-	err = m.st.DB.InTx(ctx, func(tx *store.Tx) error {
+	ctx := r.Context()
+	err := m.st.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := m.st.SetTOTP(ctx, tx, a.ID, "", m.now()); err != nil {
 			return err
 		}

@@ -118,27 +118,14 @@ func (m *Module) showRecoveryCodes(w http.ResponseWriter, r *http.Request, codes
 
 // newRecoveryCodes gives the signed-in agent new codes, after checking their password.
 func (m *Module) newRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	f := m.parse(w, r)
-	if f == nil {
+	a, ok := m.totpChange(w, r, "current_codes")
+	if !ok {
 		return
 	}
-	ctx, a := r.Context(), kernel.AgentFrom(r.Context())
-	rec, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, a.ID)
-	if err != nil {
-		m.fail(w, r, err)
-		return
-	}
-	if rec.TOTPSecret == "" {
-		m.errorPage(w, r, http.StatusConflict, "kernel.auth.error.totp_not_enabled_self")
-		return
-	}
-	checkCurrent(f, "current_codes", rec.PasswordHash)
-	if !f.Valid() {
-		m.showTOTPSettings(w, r, f, http.StatusBadRequest, a.ID)
-		return
-	}
+	ctx := r.Context()
 	var codes []string
-	err = m.st.DB.InTx(ctx, func(tx *store.Tx) error {
+	err := m.st.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
 		if codes, err = m.st.NewRecoveryCodes(ctx, tx, a.ID); err != nil {
 			return err
 		}
