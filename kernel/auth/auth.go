@@ -59,6 +59,7 @@ type Module struct {
 	authz  *Authz
 	log    *slog.Logger
 	perms  []kernel.Permission // every permission of the binary (from Assemble)
+	byName map[string]kernel.Permission
 	apiMux *http.ServeMux
 	// resources list what roles may be granted on one by one (from Assemble).
 	resources []kernel.ResourceSource
@@ -130,6 +131,10 @@ func (m *Module) Assemble(all []kernel.Declared) error {
 		}
 	}
 	sort.Slice(m.perms, func(a, b int) bool { return m.perms[a].Name < m.perms[b].Name })
+	m.byName = make(map[string]kernel.Permission, len(m.perms))
+	for _, p := range m.perms {
+		m.byName[p.Name] = p
+	}
 	var err error
 	m.resources, err = kernel.Contributions[kernel.ResourceSource](all, kernel.PointResources)
 	return err

@@ -125,11 +125,6 @@ func (m *Module) readRole(r *http.Request, f *web.Form, ro *Role) {
 	f.MaxLen("name", 100)
 	f.MaxLen("description", 500)
 	ro.Name, ro.Description = f.Get("name"), f.Get("description")
-	known, types := map[string]bool{}, map[string]string{}
-	for _, p := range m.perms {
-		known[p.Name] = !instancePerms[p.Name]
-		types[p.Name] = p.ResourceType
-	}
 	scope := f.Get("scope")
 	var unit int64
 	var resType, resID string
@@ -150,12 +145,13 @@ func (m *Module) readRole(r *http.Request, f *web.Form, ro *Role) {
 	}
 	ro.Grants = nil
 	for _, p := range f.Values["perms"] {
-		if !known[p] {
+		perm, known := m.byName[p]
+		if !known || instancePerms[p] {
 			f.Fail("perms", "kernel.auth.error.choice")
 			return
 		}
-		if scope == ScopeResource && resType != "" && types[p] != resType {
-			f.Fail("perms", "kernel.auth.error.perm_resource", "perm", m.t(r, m.permTitle(p)))
+		if scope == ScopeResource && resType != "" && perm.ResourceType != resType {
+			f.Fail("perms", "kernel.auth.error.perm_resource", "perm", m.t(r, perm.Title))
 			return
 		}
 		ro.Grants = append(ro.Grants, Grant{Perm: p, Scope: scope, UnitID: unit, ResourceType: resType, ResourceID: resID})
@@ -183,16 +179,6 @@ func (m *Module) resourceExists(r *http.Request, typ, id string) bool {
 		}
 	}
 	return false
-}
-
-// permTitle is the locale key of a permission's title.
-func (m *Module) permTitle(name string) string {
-	for _, p := range m.perms {
-		if p.Name == name {
-			return p.Title
-		}
-	}
-	return name
 }
 
 func (m *Module) roleCreate(w http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,7 @@ func (m *Module) userFormData(r *http.Request, rec AgentRecord) (userFormData, e
 		return d, err
 	}
 	d.CanAdmin = me.OrgAdmin
-	d.CanResetTOTP = rec.ID != 0 && rec.ID != a.ID && rec.TOTPSecret != "" && mayResetTOTP(me, a, rec)
+	d.CanResetTOTP = rec.ID != 0 && rec.ID != a.ID && rec.TOTPSecret != "" && mayResetTOTP(me, rec)
 	return d, nil
 }
 
@@ -264,13 +264,13 @@ func (m *Module) userResetTOTP(w http.ResponseWriter, r *http.Request) {
 	if f := m.parse(w, r); f == nil {
 		return
 	}
+	if id == a.ID {
+		m.errorPage(w, r, http.StatusBadRequest, "kernel.auth.error.totp_reset_self")
+		return
+	}
 	me, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, a.ID)
 	if err != nil {
 		m.fail(w, r, err)
-		return
-	}
-	if id == a.ID {
-		m.errorPage(w, r, http.StatusBadRequest, "kernel.auth.error.totp_reset_self")
 		return
 	}
 	old, err := m.st.Agent(ctx, m.st.DB.Read(), a.OrgID, id)
@@ -278,7 +278,7 @@ func (m *Module) userResetTOTP(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, err)
 		return
 	}
-	if !mayResetTOTP(me, a, old) {
+	if !mayResetTOTP(me, old) {
 		m.errorPage(w, r, http.StatusForbidden, "kernel.auth.error.totp_reset_admin")
 		return
 	}
@@ -299,14 +299,14 @@ func (m *Module) userResetTOTP(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/users?done=totp_reset", http.StatusSeeOther)
 }
 
-// mayResetTOTP: the manager me (signed in as a) may remove target's second factor unless
-// the target outranks them.
-func mayResetTOTP(me AgentRecord, a *kernel.Agent, target AgentRecord) bool {
+// mayResetTOTP: the manager me may remove target's second factor unless the target
+// outranks them.
+func mayResetTOTP(me, target AgentRecord) bool {
 	switch {
 	case target.Superadmin:
-		return a.Superadmin
+		return me.Superadmin
 	case target.OrgAdmin:
-		return me.OrgAdmin || a.Superadmin
+		return me.OrgAdmin || me.Superadmin
 	}
 	return true
 }

@@ -39,6 +39,9 @@ type Options struct {
 	Env []string
 	// Start runs the modules' background work (jobs); off by default for speed.
 	Start bool
+	// Modules builds only these modules (a binary without some module); nil: every
+	// registered one.
+	Modules []kernel.Info
 }
 
 // New starts Parvis on a fresh database of dialect d (skipping PostgreSQL when not set).
@@ -56,7 +59,7 @@ func New(t testing.TB, d store.Dialect, opt Options) *Server {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	ctx := context.Background()
-	s, err := server.Build(ctx, cfg, log, server.Options{Clock: opt.Clock})
+	s, err := server.Build(ctx, cfg, log, server.Options{Clock: opt.Clock, Modules: opt.Modules})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

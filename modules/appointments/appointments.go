@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"parvis.org/parvis/kernel"
+	"parvis.org/parvis/kernel/auth"
 	"parvis.org/parvis/kernel/citizen"
 	"parvis.org/parvis/kernel/config"
 	"parvis.org/parvis/kernel/i18n"
@@ -61,6 +62,7 @@ type Module struct {
 	SweepEvery time.Duration
 
 	env    *kernel.Env
+	dir    auth.Directory // units, for the planning's filters (nil without kernel/auth)
 	db     *store.DB
 	log    *slog.Logger
 	clock  kernel.Clock
@@ -137,6 +139,7 @@ func (m *Module) Validate() error {
 		return errors.New("appointments needs the workflow module")
 	}
 	m.guests, _ = kernel.Service[citizen.Guests](m.env)
+	m.dir, _ = kernel.Service[auth.Directory](m.env)
 	return nil
 }
 

@@ -879,10 +879,16 @@ func (m *Module) lockPerson(ctx context.Context, tx *store.Tx, svc *Service, ema
 	if tx.Dialect != store.Postgres || (svc.MaxUpcoming <= 0 && svc.MaxUpcomingCategory <= 0 && svc.MinGapDays <= 0) {
 		return nil
 	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, personLockKey(email))
+	return err
+}
+
+// personLockKey is the advisory lock serialising one person's bookings on PostgreSQL (the
+// per-citizen rules count their other appointments), taken by both booking paths.
+func personLockKey(email string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("appointments.person|" + email))
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64()))
-	return err
+	return int64(h.Sum64())
 }
 
 // checkRules applies the per-citizen limits; replaced appointments are already released.

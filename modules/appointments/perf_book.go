@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,9 +297,7 @@ func (m *Module) bookPipelined(ctx context.Context, req HoldRequest, d Details, 
 		hashToken(a.CancelToken), hashToken(a.ManageToken), svc.NeedKey(), kinds, values, s.Start.Unix(), s.End.Unix())
 	b.Queue(sqlExpiredPG, s.ID, now)
 	if svc.MaxUpcoming > 0 || svc.MaxUpcomingCategory > 0 || svc.MinGapDays > 0 {
-		h := fnv.New64a()
-		h.Write([]byte("appointments.person|" + a.Email)) // as lockPerson
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64()))
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, personLockKey(a.Email))
 		if svc.MaxUpcoming > 0 {
 			b.Queue(sqlRuleUpcomingPG, a.Ref, a.Email, svc.ID, now, svc.MaxUpcoming)
 		}

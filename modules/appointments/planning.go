@@ -64,9 +64,13 @@ func (m *Module) planScope(ctx context.Context, ag *kernel.Agent) (planScope, er
 
 var errOtherUnit = errs.New(errs.Forbidden, "appointments.error.other_unit")
 
-// units lists the organisation's units in tree order.
+// units lists the organisation's units in tree order, through the auth module's published
+// directory (none without it).
 func (m *Module) units(ctx context.Context, org int64) ([]auth.Unit, error) {
-	return (&auth.Store{DB: m.db}).Units(ctx, m.db.Read(), org)
+	if m.dir == nil {
+		return nil, nil
+	}
+	return m.dir.Units(ctx, org)
 }
 
 // withSubUnits returns id and the units below it.

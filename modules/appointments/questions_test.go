@@ -1,23 +1,15 @@
 package appointments
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"parvis.org/parvis/kernel"
-	"parvis.org/parvis/kernel/config"
-	"parvis.org/parvis/kernel/server"
 	"parvis.org/parvis/kernel/servertest"
 	"parvis.org/parvis/kernel/store"
-	"parvis.org/parvis/kernel/store/storetest"
 	"parvis.org/parvis/modules/forms"
 )
 
@@ -246,24 +238,8 @@ func TestQuestionsWithoutTheFormsModule(t *testing.T) {
 		}
 	}
 	clk := &testClock{t: start}
-	cfg, _, err := config.Load([]string{"PARVIS_DATABASE=" + storetest.URL(t, store.SQLite), "PARVIS_DATA=" + t.TempDir(), "PARVIS_DEMO=false",
-		"PARVIS_TIMEZONE=Europe/Paris"}, nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.Build(context.Background(), cfg, slog.New(slog.DiscardHandler), server.Options{Clock: clk, Modules: infos})
-	if err != nil {
-		t.Fatalf("build without forms: %v", err)
-	}
-	ts := httptest.NewServer(srv.Handler)
-	cfg.BaseURL = ts.URL
-	t.Cleanup(func() {
-		ts.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
-	f := fixtureOn(t, &servertest.Server{Server: srv, URL: ts.URL, T: t}, clk, true)
+	s := servertest.New(t, store.SQLite, servertest.Options{Clock: clk, Env: []string{"PARVIS_TIMEZONE=Europe/Paris"}, Modules: infos})
+	f := fixtureOn(t, s, clk, true)
 	if _, ok := f.m.formQuestions(); ok {
 		t.Fatal("the forms service is there")
 	}

@@ -913,9 +913,9 @@ type unitOption struct {
 	Selected bool
 }
 
-// unitOptions lists the units of the agent's organisation within their scope for
-// responses, in tree order.
-func (m *Module) unitOptions(ctx context.Context, a *kernel.Agent, selected int64) ([]unitOption, error) {
+// unitOptions lists the units of the agent's organisation whose responses to the form they
+// may see (every unit when granted the whole organisation or the form itself), in tree order.
+func (m *Module) unitOptions(ctx context.Context, a *kernel.Agent, formID, selected int64) ([]unitOption, error) {
 	if m.units == nil {
 		return nil, nil
 	}
@@ -929,7 +929,7 @@ func (m *Module) unitOptions(ctx context.Context, a *kernel.Agent, selected int6
 	}
 	var out []unitOption
 	for _, u := range all {
-		if sc.All || slices.Contains(sc.UnitIDs, u.ID) {
+		if sc.All || containsID(sc.ResourceIDs, formID) || slices.Contains(sc.UnitIDs, u.ID) {
 			out = append(out, unitOption{ID: u.ID, Label: strings.Repeat("– ", u.Depth) + u.Name, Selected: u.ID == selected})
 		}
 	}
@@ -966,7 +966,7 @@ func (m *Module) adminResponses(w http.ResponseWriter, r *http.Request) {
 	if wf, err := m.wf.Definition(ctx, a.OrgID, workflowKey(v.Def)); err == nil {
 		rv.States = wf.States
 	}
-	if rv.Units, err = m.unitOptions(ctx, a, flt.Unit); err != nil {
+	if rv.Units, err = m.unitOptions(ctx, a, f.ID, flt.Unit); err != nil {
 		m.fail(w, r, err)
 		return
 	}

@@ -25,7 +25,13 @@ import (
 // apiPost posts a JSON body with a bearer token and returns the status and body.
 func apiPost(t *testing.T, base, tok, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+	return apiCall(t, base, tok, "POST", path, body)
+}
+
+// apiCall sends a JSON request with a bearer token and returns the status and body.
+func apiCall(t testing.TB, base, tok, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)

@@ -2,8 +2,6 @@ package forms
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -24,18 +22,7 @@ func TestBadInput(t *testing.T) {
 				return n
 			}
 			tok := f.s.APIToken(f.s.NewAgent(f.org, "app@ville.test", PermSubmit), PermSubmit)
-			post := func(path, body string) (int, string) {
-				req, _ := http.NewRequest("POST", f.s.URL+path, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				return res.StatusCode, string(b)
-			}
+			post := func(path, body string) (int, string) { return apiCall(t, f.s.URL, tok, "POST", path, body) }
 			valid := `"nom":"Léa","email":"lea@example.org","pro":"no","adresse":{"street":"1 rue X","postcode":"75011","town":"Paris"},"objets":[{"quoi":"armoire"}]`
 			api := []struct {
 				name, path, body string

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -71,16 +69,7 @@ func TestCorrectionLoop(t *testing.T) {
 			}
 			api := func(tok, path, body string) (int, string) {
 				t.Helper()
-				req, _ := http.NewRequest("POST", f.s.URL+path, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				out, _ := io.ReadAll(res.Body)
-				return res.StatusCode, string(out)
+				return apiCall(t, f.s.URL, tok, "POST", path, body)
 			}
 			sub := f.s.APIToken(f.s.NewAgent(f.org, "guichet@ville.test", PermSubmit), PermSubmit)
 			st, body := api(sub, "/api/forms/fix/responses", `{"answers":{"nom":"Léa Martin","email":"lea@example.org",

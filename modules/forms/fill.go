@@ -53,23 +53,32 @@ func (m *Module) published(ctx context.Context, key string) (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
-	// A published version is frozen: its decoded definition is kept (one per form, the
-	// latest seen) instead of being read and decoded on every page and submission. The
-	// version number itself comes from the row just read, so every node follows a new
-	// publication at once. Callers only read the definition.
+	d, err := m.publishedDef(ctx, f)
+	if err != nil {
+		return loaded{}, err
+	}
+	return loaded{f, d}, nil
+}
+
+// publishedDef returns the definition of f's published version. A published version is
+// frozen: its decoded definition is kept (one per form, the latest seen) instead of being
+// read and decoded on every page, submission or question set. The version number itself
+// comes from the form's row the caller just read, so every node follows a new publication
+// at once. Callers only read the definition.
+func (m *Module) publishedDef(ctx context.Context, f Form) (*Definition, error) {
 	if c, ok := m.defs.Load(f.ID); ok {
 		if d := c.(*Definition); d.Version == f.Published {
-			return loaded{f, d}, nil
+			return d, nil
 		}
 	}
 	v, err := getVersion(ctx, m.db.Read(), f.ID, f.Published)
 	if err != nil {
-		return loaded{}, err
+		return nil, err
 	}
 	if v.Frozen {
 		m.defs.Store(f.ID, v.Def)
 	}
-	return loaded{f, v.Def}, nil
+	return v.Def, nil
 }
 
 func cookieName(key string) string { return "pvf_" + key }

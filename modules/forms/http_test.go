@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -196,16 +195,7 @@ func TestScenario(t *testing.T) {
 			tokB := f.s.APIToken(f.agentB, PermResponses, workflow.PermAct)
 			tokA := f.s.APIToken(f.agentA, PermResponses, workflow.PermAct)
 			api := func(tok, method, path, body string) (int, string) {
-				req, _ := http.NewRequest(method, f.s.URL+path, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer res.Body.Close()
-				b, _ := io.ReadAll(res.Body)
-				return res.StatusCode, string(b)
+				return apiCall(t, f.s.URL, tok, method, path, body)
 			}
 			if st, body := api(tokB, "GET", "/api/responses/"+ref, ""); st != 404 {
 				t.Errorf("agent B reads A's response: %d %s", st, body)

@@ -132,14 +132,14 @@ func (q questionsSvc) set(ctx context.Context, orgID int64, key string) (Form, *
 	if f.Published == 0 {
 		return f, nil, errNoQuestionSet
 	}
-	v, err := getVersion(ctx, q.m.db.Read(), f.ID, f.Published)
+	d, err := q.m.publishedDef(ctx, f)
 	if err != nil {
 		return f, nil, err
 	}
-	if !qsUsable(v.Def) {
+	if !qsUsable(d) {
 		return f, nil, errNoQuestionSet
 	}
-	return f, v.Def, nil
+	return f, d, nil
 }
 
 func (q questionsSvc) QuestionSets(ctx context.Context, orgID int64) ([]QuestionSet, error) {
@@ -149,12 +149,12 @@ func (q questionsSvc) QuestionSets(ctx context.Context, orgID int64) ([]Question
 	}
 	var out []QuestionSet
 	for _, f := range fs {
-		v, err := getVersion(ctx, q.m.db.Read(), f.ID, f.Published)
+		d, err := q.m.publishedDef(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		if qsUsable(v.Def) {
-			out = append(out, QuestionSet{Key: f.Key, Title: v.Def.Title, Version: v.Version, Steps: len(v.Def.Steps)})
+		if qsUsable(d) {
+			out = append(out, QuestionSet{Key: f.Key, Title: d.Title, Version: d.Version, Steps: len(d.Steps)})
 		}
 	}
 	return out, nil

@@ -440,15 +440,15 @@ func (m *Module) Entries(ctx context.Context, orgID int64) ([]kernel.CatalogueEn
 	}
 	var out []kernel.CatalogueEntry
 	for _, f := range fs {
-		v, err := getVersion(ctx, m.db.Read(), f.ID, f.Published)
+		d, err := m.publishedDef(ctx, f)
 		if err != nil {
 			return nil, err
 		}
-		if m.openProblem(f, v.Def, m.now()) != "" {
+		if m.openProblem(f, d, m.now()) != "" {
 			continue
 		}
-		out = append(out, kernel.CatalogueEntry{Key: "forms." + f.Key, Title: v.Def.Title, Summary: v.Def.Settings.Summary,
-			Path: "/demarches/" + f.Key, Keywords: strings.Fields(Fold(v.Def.Title))})
+		out = append(out, kernel.CatalogueEntry{Key: "forms." + f.Key, Title: d.Title, Summary: d.Settings.Summary,
+			Path: "/demarches/" + f.Key, Keywords: strings.Fields(Fold(d.Title))})
 	}
 	return out, nil
 }
